@@ -1,0 +1,1 @@
+"""The embedded local stack: a throwaway PostgreSQL and (later) the in-process Spark engine."""
