@@ -1,0 +1,258 @@
+"""The control row: what a data engineer configures for one source table, and its validation.
+
+Validation reports every problem of a row at once, each naming the field and the fix, so that a
+YAML import or a CLI call can be corrected in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, Literal, get_args
+
+from croniter import croniter
+
+LoadStrategy = Literal["full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"]
+CursorType = Literal["timestamp", "date", "integer"]
+Status = Literal["Queued", "In Progress", "Succeeded", "Failed"]
+DbType = Literal["sqlserver", "oracle", "postgresql", "snowflake", "clickhouse"]
+
+LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
+CURSOR_TYPES: tuple[str, ...] = get_args(CursorType)
+DB_TYPES: tuple[str, ...] = get_args(DbType)
+
+# Mirrors the CHECK constraints of migration 0001; checked here first for a readable error.
+NEEDS_CURSOR = frozenset({"incremental", "append_only", "check_and_load", "chunked_backfill"})
+NEEDS_PRIMARY_KEY = frozenset({"incremental", "rolling", "check_and_load", "chunked_backfill"})
+
+CONTROL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")  # also a valid Airflow dag_id
+UC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem}; {self.fix}"
+
+
+class InvalidControlRow(ValueError):
+    """A control row that cannot be stored; carries every problem found."""
+
+    def __init__(self, control_key: str | None, problems: Iterable[FieldProblem]):
+        self.control_key = control_key
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"table_control row {control_key or '<no control_key>'!r} is invalid:\n{lines}")
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    """The configurable columns of a ``table_control`` row (status columns belong to the repository)."""
+
+    control_key: str
+    db_config_key: str
+    source_table_name: str
+    destination_schema: str
+    destination_table_name: str
+    load_strategy: LoadStrategy
+    cron: str
+    source_schema: str | None = None
+    destination_catalog: str = "bronze"
+    is_active: bool = True
+    incremental_column: str | None = None
+    incremental_type: CursorType | None = None
+    incremental_value: str | None = None
+    primary_key_columns: tuple[str, ...] = field(default_factory=tuple)
+    rolling_column: str | None = None
+    rolling_days: int | None = None
+    chunk_size: int | None = None
+    chunk_interval_days: int | None = None
+    sla_minutes: int | None = None
+    alert_target: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ControlRow:
+        """Validate a mapping (a YAML entry, CLI flags, a database row) and build the row."""
+        return cls(**_validated(data))
+
+    def as_columns(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["primary_key_columns"] = list(self.primary_key_columns)
+        return values
+
+    @property
+    def destination(self) -> str:
+        return f"{self.destination_catalog}.{self.destination_schema}.{self.destination_table_name}"
+
+
+CONFIG_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ControlRow))
+REQUIRED_FIELDS = (
+    "control_key",
+    "db_config_key",
+    "source_table_name",
+    "destination_schema",
+    "destination_table_name",
+    "load_strategy",
+    "cron",
+)
+_INT_FIELDS = ("rolling_days", "chunk_size", "chunk_interval_days", "sla_minutes")
+_TEXT_FIELDS = (
+    "source_schema",
+    "incremental_column",
+    "incremental_value",
+    "rolling_column",
+    "alert_target",
+)
+
+
+def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
+    key = data.get("control_key")
+    problems: list[FieldProblem] = []
+    add = problems.append
+    values = {name: data[name] for name in CONFIG_FIELDS if name in data}
+
+    for name in sorted(set(data) - set(CONFIG_FIELDS)):
+        add(FieldProblem(name, "is not a control-table field", f"remove it or use one of: {', '.join(CONFIG_FIELDS)}"))
+    for name in REQUIRED_FIELDS:
+        if values.get(name) in (None, ""):
+            add(FieldProblem(name, "is missing", f"set {name}"))
+    if problems and any(p.problem == "is missing" for p in problems):
+        raise InvalidControlRow(key, problems)
+
+    if not CONTROL_KEY_RE.match(str(key)):
+        add(FieldProblem("control_key", f"{key!r} is not a valid key", "use letters, digits, '_', '.' or '-'"))
+    for name in ("destination_catalog", "destination_schema", "destination_table_name"):
+        if name in values and not UC_NAME_RE.match(str(values[name])):
+            add(
+                FieldProblem(
+                    name,
+                    f"{values[name]!r} is not a Unity Catalog name",
+                    "use letters, digits and underscores",
+                )
+            )
+
+    strategy = values["load_strategy"]
+    if strategy not in LOAD_STRATEGIES:
+        add(
+            FieldProblem(
+                "load_strategy",
+                f"{strategy!r} is not a load strategy",
+                f"set one of: {', '.join(LOAD_STRATEGIES)}",
+            )
+        )
+    if not croniter.is_valid(str(values["cron"])):
+        add(
+            FieldProblem(
+                "cron",
+                f"{values['cron']!r} is not a valid cron expression",
+                "use five fields such as '0 * * * *' or a preset such as '@daily'",
+            )
+        )
+
+    for name in _TEXT_FIELDS:
+        if values.get(name) is not None:
+            values[name] = _text(values[name])
+    for name in _INT_FIELDS:
+        if values.get(name) is not None:
+            number = _positive_int(values[name])
+            if number is None:
+                add(FieldProblem(name, f"{values[name]!r} is not a positive whole number", f"set {name} to e.g. 30"))
+            else:
+                values[name] = number
+    if "is_active" in values and not isinstance(values["is_active"], bool):
+        add(FieldProblem("is_active", f"{values['is_active']!r} is not true or false", "set true or false"))
+
+    pks = values.get("primary_key_columns") or ()
+    if isinstance(pks, str):
+        pks = [c.strip() for c in pks.split(",")]
+    values["primary_key_columns"] = tuple(str(c) for c in pks if str(c).strip())
+
+    cursor, cursor_type = values.get("incremental_column"), values.get("incremental_type")
+    if strategy in NEEDS_CURSOR and not cursor:
+        add(
+            FieldProblem(
+                "incremental_column",
+                f"is required by load_strategy {strategy!r}",
+                "set the cursor column (a modified timestamp or an increasing id)",
+            )
+        )
+    if cursor and cursor_type not in CURSOR_TYPES:
+        add(
+            FieldProblem(
+                "incremental_type",
+                f"{cursor_type!r} is not a cursor type" if cursor_type else "is required with incremental_column",
+                f"set one of: {', '.join(CURSOR_TYPES)}",
+            )
+        )
+    if cursor_type and not cursor:
+        add(FieldProblem("incremental_column", "is missing but incremental_type is set", "set both or neither"))
+    if strategy in NEEDS_PRIMARY_KEY and not values["primary_key_columns"]:
+        add(
+            FieldProblem(
+                "primary_key_columns",
+                f"is required by load_strategy {strategy!r} (rows are merged on it)",
+                "set the source table's key columns, e.g. [order_id]",
+            )
+        )
+    if strategy == "rolling":
+        if not values.get("rolling_column"):
+            add(
+                FieldProblem("rolling_column", "is required by load_strategy 'rolling'", "set the window's date column")
+            )
+        if not values.get("rolling_days"):
+            add(
+                FieldProblem("rolling_days", "is required by load_strategy 'rolling'", "set the window in days, e.g. 7")
+            )
+
+    watermark = values.get("incremental_value")
+    if watermark is not None and cursor_type in CURSOR_TYPES and not _parses_as(watermark, cursor_type):
+        add(
+            FieldProblem(
+                "incremental_value",
+                f"{watermark!r} is not a {cursor_type}",
+                {
+                    "integer": "set a whole number",
+                    "date": "set an ISO date such as 2024-01-15",
+                    "timestamp": "set an ISO timestamp such as 2024-01-15 10:30:00.123456",
+                }[cursor_type],
+            )
+        )
+
+    if problems:
+        raise InvalidControlRow(key, problems)
+    return values
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value)
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
+def _parses_as(value: str, cursor_type: str) -> bool:
+    try:
+        if cursor_type == "integer":
+            int(value)
+        elif cursor_type == "date":
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

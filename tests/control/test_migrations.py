@@ -1,0 +1,57 @@
+import psycopg
+import pytest
+
+from include.control import migrate
+from tests.control.helpers import add, execute
+
+TABLES = {"table_control_dbconfig", "table_control", "historical_metadata", "table_control_history"}
+
+
+def _tables(url):
+    return {r[0] for r in execute(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def test_upgrade_from_empty_creates_every_table_and_records_head(new_database):
+    url = new_database()
+    assert migrate.current_revision(url) is None
+
+    migrate.upgrade(url)
+
+    assert _tables(url) >= TABLES
+    assert migrate.current_revision(url) == migrate.head_revision()
+
+
+def test_upgrade_is_idempotent_and_downgrade_removes_everything(new_database):
+    url = new_database()
+    migrate.upgrade(url)
+    migrate.upgrade(url)  # nothing pending: a no-op, not an error
+
+    migrate.downgrade(url, "base")
+
+    assert not TABLES & _tables(url)
+    assert migrate.current_revision(url) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "constraint"),
+    [
+        ("load_strategy = 'merge'", "load_strategy_known"),
+        ("last_status = 'Running'", "last_status_known"),
+        ("incremental_column = NULL, incremental_type = NULL", "strategy_needs_cursor"),
+        ("primary_key_columns = '{}'", "strategy_needs_primary_key"),
+        ("incremental_type = 'float'", "incremental_type_known"),
+        ("incremental_type = NULL", "cursor_has_type"),
+        ("load_strategy = 'rolling'", "rolling_needs_window"),
+        ("chunk_size = 0", "chunk_settings_positive"),
+        ("retry_count = -1", "retry_count_not_negative"),
+    ],
+)
+def test_the_database_refuses_rows_that_bypass_the_cli(repo, control_url, changes, constraint):
+    add(repo)
+    with pytest.raises(psycopg.errors.CheckViolation, match=constraint):
+        execute(control_url, f"UPDATE table_control SET {changes} WHERE control_key = 'sales.orders'")
+
+
+def test_unknown_db_type_is_refused_by_the_database(control_url):
+    with pytest.raises(psycopg.errors.CheckViolation, match="dbconfig_db_type_known"):
+        execute(control_url, "INSERT INTO table_control_dbconfig (db_config_key, db_type) VALUES ('x', 'mysql')")
