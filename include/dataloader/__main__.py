@@ -1,0 +1,3 @@
+from include.dataloader.cli import main
+
+raise SystemExit(main())
