@@ -73,6 +73,8 @@ class ControlRow:
     rolling_days: int | None = None
     chunk_size: int | None = None
     chunk_interval_days: int | None = None
+    lookback_minutes: int | None = None
+    rolling_delete_missing: bool = False
     sla_minutes: int | None = None
     alert_target: str | None = None
 
@@ -101,7 +103,7 @@ REQUIRED_FIELDS = (
     "load_strategy",
     "cron",
 )
-_INT_FIELDS = ("rolling_days", "chunk_size", "chunk_interval_days", "sla_minutes")
+_INT_FIELDS = ("rolling_days", "chunk_size", "chunk_interval_days", "lookback_minutes", "sla_minutes")
 _TEXT_FIELDS = (
     "source_schema",
     "incremental_column",
@@ -165,8 +167,9 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
                 add(FieldProblem(name, f"{values[name]!r} is not a positive whole number", f"set {name} to e.g. 30"))
             else:
                 values[name] = number
-    if "is_active" in values and not isinstance(values["is_active"], bool):
-        add(FieldProblem("is_active", f"{values['is_active']!r} is not true or false", "set true or false"))
+    for name in ("is_active", "rolling_delete_missing"):
+        if name in values and not isinstance(values[name], bool):
+            add(FieldProblem(name, f"{values[name]!r} is not true or false", "set true or false"))
 
     pks = values.get("primary_key_columns") or ()
     if isinstance(pks, str):
@@ -209,6 +212,15 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
             add(
                 FieldProblem("rolling_days", "is required by load_strategy 'rolling'", "set the window in days, e.g. 7")
             )
+
+    if values.get("lookback_minutes") and cursor_type == "integer":
+        add(
+            FieldProblem(
+                "lookback_minutes",
+                "applies to timestamp and date cursors only",
+                "remove it, or use a timestamp cursor for late-arriving rows",
+            )
+        )
 
     watermark = values.get("incremental_value")
     if watermark is not None and cursor_type in CURSOR_TYPES and not _parses_as(watermark, cursor_type):

@@ -311,8 +311,12 @@ class ControlRepository:
         rows_processed: int,
         watermark: str | None,
         message: str | None = None,
+        switch_to_strategy: str | None = None,
     ) -> Row | None:
-        """In Progress → Succeeded. The watermark only moves forward; the retry budget is restored."""
+        """In Progress → Succeeded. The watermark only moves forward; the retry budget is restored.
+
+        ``switch_to_strategy``: a finished chunked backfill becomes incremental in the same transaction.
+        """
         with self._connect() as conn:
             cron = conn.execute("SELECT cron FROM table_control WHERE control_key = %(k)s", {"k": control_key})
             found = cron.fetchone()
@@ -324,6 +328,7 @@ class ControlRepository:
                    SET last_status = 'Succeeded', last_status_date_time = now(), last_status_message = %(msg)s,
                        rows_processed = %(rows)s, retry_count = 0,
                        next_load_date_time = %(next_load)s,
+                       load_strategy = coalesce(%(switch_to)s, load_strategy),
                        incremental_value = watermark_max(incremental_type, incremental_value, %(wm)s)
                  WHERE control_key = %(key)s AND last_status = 'In Progress' AND current_run_id = %(run_id)s
                 RETURNING *
@@ -342,6 +347,7 @@ class ControlRepository:
                     "wm": watermark,
                     "msg": _clip(message),
                     "next_load": next_load,
+                    "switch_to": switch_to_strategy,
                 },
             ).fetchone()
 

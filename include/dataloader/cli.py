@@ -7,6 +7,7 @@
     dataloader tables update KEY --set f=v ...   change fields of a row
     dataloader tables deactivate KEY
     dataloader tables list | show KEY
+    dataloader run KEY                           load one table now on the local engine
 
 The control database is ``--db-url`` or ``$DATALOADER_CONTROL_DB_URL``. Exit status 2 means the input
 was refused; the message names the control key, the field and the fix.
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,13 +156,29 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_parser("deactivate", help="switch a row off").add_argument("control_key")
     tables.add_parser("list", help="list rows").add_argument("--active", action="store_true")
     tables.add_parser("show", help="a row with its recent runs").add_argument("control_key")
+
+    run = commands.add_parser("run", help="load one table now on the local engine, recording the lifecycle")
+    run.add_argument("control_key")
+    run.add_argument("--run-id", help="default: manual__<UTC time>")
+    run.add_argument("--warehouse", type=Path, help="local Delta warehouse (default: $DATALOADER_WAREHOUSE)")
     return parser
+
+
+def _run_load(repo: ControlRepository, args: argparse.Namespace) -> str:
+    from include.dataloader import runner
+    from include.dataloader.engine import local_engine
+
+    run_id = args.run_id or f"manual__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+    summary = runner.run(repo, args.control_key, run_id, local_engine(args.warehouse))
+    return json.dumps(summary, sort_keys=True)
 
 
 def run(args: argparse.Namespace) -> str:
     url = control_db_url(args.db_url)
     repo = ControlRepository(url, change_source="cli")
-    match (args.command, args.action):
+    match (args.command, getattr(args, "action", None)):
+        case ("run", None):
+            return _run_load(repo, args)
         case ("db", "upgrade"):
             migrate.upgrade(url)
             return f"control database at revision {migrate.current_revision(url)}"

@@ -1,0 +1,140 @@
+"""What differs between source databases: literals, declared types, catalog queries, JDBC URLs.
+
+One class per dialect; the differences are maps and small methods that subclasses override, the way
+sqlglot's dialects are written. The queries themselves are built once, in ``queries.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlglot import exp
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A source column as the source's catalog declares it."""
+
+    name: str
+    source_type: str
+    precision: int | None = None
+    scale: int | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    """Resolved connection parameters of a source database (secrets included: never log this)."""
+
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    user: str | None = None
+    password: str | None = None
+    url: str | None = None
+    options: Mapping[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"ConnectionParams(host={self.host!r}, port={self.port!r}, database={self.database!r}, password=***)"
+
+
+TypeRule = str | Callable[[ColumnInfo], str]
+
+
+def decimal_or_integer(col: ColumnInfo) -> str:
+    """NUMBER/NUMERIC(p, s): whole numbers of up to 18 digits become integers, the rest decimals."""
+    if col.precision is None:
+        return "decimal(38,10)"  # unconstrained: the widest exact type Delta has, with a usable scale
+    scale = col.scale or 0
+    if scale == 0 and col.precision <= 9:
+        return "int"
+    if scale == 0 and col.precision <= 18:
+        return "bigint"
+    return f"decimal({min(col.precision, 38)},{scale})"
+
+
+def exact_decimal(col: ColumnInfo) -> str:
+    if col.precision is None:
+        return "decimal(38,10)"
+    return f"decimal({min(col.precision, 38)},{col.scale or 0})"
+
+
+class UnsupportedSourceType(ValueError):
+    pass
+
+
+class SourceDialect:
+    name: ClassVar[str]  # db_type in table_control_dbconfig
+    sqlglot: ClassVar[str]  # sqlglot's dialect name
+    jdbc_driver: ClassVar[str | None] = None
+    default_port: ClassVar[int | None] = None
+    # declared type (lower case, without length/precision) -> Spark SQL type
+    TYPES: ClassVar[Mapping[str, TypeRule]] = {}
+    # format of timestamp watermarks: always ISO, microseconds, as Spark stores them
+    TIMESTAMP_FORMAT: ClassVar[str] = "%Y-%m-%d %H:%M:%S.%f"
+
+    # -- literals -----------------------------------------------------------------------------------
+
+    def literal(self, value: Any, cursor_type: str, *, with_time_zone: bool = False) -> exp.Expression:
+        """``value`` as a typed literal of the cursor's type, at full precision."""
+        if cursor_type == "integer":
+            return exp.Literal.number(int(value))
+        if cursor_type == "date":
+            return self.date_literal(value if isinstance(value, date) else date.fromisoformat(str(value)[:10]))
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return self.timestamp_literal(moment, with_time_zone=with_time_zone and moment.tzinfo is not None)
+
+    def date_literal(self, value: date) -> exp.Expression:
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
+
+    def timestamp_literal(self, value: datetime, *, with_time_zone: bool) -> exp.Expression:
+        raise NotImplementedError
+
+    def _iso(self, value: datetime, *, with_time_zone: bool) -> str:
+        text = value.strftime(self.TIMESTAMP_FORMAT)
+        if with_time_zone:
+            text += value.strftime("%z")[:3] + ":" + value.strftime("%z")[3:]
+        return text
+
+    # -- types --------------------------------------------------------------------------------------
+
+    def base_type(self, source_type: str) -> str:
+        return re.sub(r"\(.*\)", "", source_type).strip().lower()
+
+    def spark_type(self, col: ColumnInfo) -> str:
+        rule = self.TYPES.get(self.base_type(col.source_type))
+        if rule is None:
+            raise UnsupportedSourceType(
+                f"column {col.name!r}: {self.name} type {col.source_type!r} has no Spark mapping; "
+                "exclude the column or add the type to the dialect's TYPES map"
+            )
+        return rule(col) if callable(rule) else rule
+
+    # -- catalog and connection ---------------------------------------------------------------------
+
+    def columns_query(self, schema: str | None, table: str) -> str:
+        """Columns of a table as (column_name, data_type, numeric_precision, numeric_scale), in order."""
+        query = (
+            exp.select("column_name", "data_type", "numeric_precision", "numeric_scale")
+            .from_(exp.table_("columns", db="information_schema"))
+            .where(exp.column("table_name").eq(exp.Literal.string(table)))
+            .order_by("ordinal_position")
+        )
+        if schema:
+            query = query.where(exp.column("table_schema").eq(exp.Literal.string(schema)))
+        return query.sql(dialect=self.sqlglot)
+
+    def jdbc_url(self, params: ConnectionParams) -> str:
+        raise NotImplementedError
+
+    spark_format: ClassVar[str] = "jdbc"
+
+    def spark_read_options(self, params: ConnectionParams) -> dict[str, str]:
+        """Options of ``spark.read.format(spark_format)`` that name the database (credentials separate)."""
+        return {"url": self.jdbc_url(params), "driver": self.jdbc_driver or ""}
+
+    def quote(self, name: str) -> str:
+        return exp.to_identifier(name, quoted=True).sql(dialect=self.sqlglot)

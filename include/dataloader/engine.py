@@ -1,0 +1,62 @@
+"""Where a load runs: the local engine (Sail + a warehouse folder) or Databricks (Unity Catalog + JDBC)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from include.control.model import ControlRow
+from include.dataloader.connections import SecretLookup, resolve
+from include.dataloader.dialects import ConnectionParams, SourceDialect, dialect_for
+from include.dataloader.readers import SourceReader, SparkSourceReader, local_reader
+from include.dataloader.source import SourceTable
+from include.dataloader.strategies.base import LoadContext
+from include.dataloader.target import LocalWarehouse, UnityCatalog, Warehouse
+
+WAREHOUSE_ENV = "DATALOADER_WAREHOUSE"
+
+
+@dataclass
+class Engine:
+    spark: SparkSession
+    warehouse: Warehouse
+    reader_for: Callable[[SourceDialect, ConnectionParams], SourceReader]
+    secret_lookup: SecretLookup | None = None  # None: by each dbconfig's scope
+
+    def context(self, row: ControlRow, dbconfig: Mapping[str, Any]) -> LoadContext:
+        dialect = dialect_for(dbconfig["db_type"])
+        params = resolve(dbconfig, self.secret_lookup)
+        return LoadContext(SourceTable(row, dialect, self.reader_for(dialect, params)), self.warehouse)
+
+
+def default_warehouse_root() -> Path:
+    return Path(os.environ.get(WAREHOUSE_ENV) or ".local/warehouse").resolve()
+
+
+def local_engine(warehouse_root: Path | None = None) -> Engine:
+    from include.local import spark as local_spark
+
+    spark = local_spark.session()
+    return Engine(
+        spark=spark,
+        warehouse=LocalWarehouse(spark, warehouse_root or default_warehouse_root()),
+        reader_for=lambda dialect, params: local_reader(spark, dialect, params),
+    )
+
+
+def databricks_engine() -> Engine:
+    spark = SparkSession.builder.getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    return Engine(
+        spark=spark,
+        warehouse=UnityCatalog(spark),
+        reader_for=lambda dialect, params: SparkSourceReader(spark, dialect, params),
+    )
+
+
+ENGINES: dict[str, Callable[[], Engine]] = {"local": local_engine, "databricks": databricks_engine}

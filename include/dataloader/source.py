@@ -1,0 +1,103 @@
+"""A source table: its declared columns, its queries, and reads cast to the declared types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from include.control.model import ControlRow
+from include.dataloader.dialects import ColumnInfo, SourceDialect
+from include.dataloader.naming import delta_column_names
+from include.dataloader.queries import Cursor, SourceQueries
+from include.dataloader.readers import SourceReader
+
+
+class SourceTableNotFound(LookupError):
+    pass
+
+
+@dataclass
+class SourceTable:
+    """:param row: the control row; its column settings name source columns."""
+
+    row: ControlRow
+    dialect: SourceDialect
+    reader: SourceReader
+
+    @property
+    def label(self) -> str:
+        return ".".join(p for p in (self.row.source_schema, self.row.source_table_name) if p)
+
+    @cached_property
+    def columns(self) -> list[ColumnInfo]:
+        query = self.dialect.columns_query(self.row.source_schema, self.row.source_table_name)
+        found = [
+            ColumnInfo(r[0], r[1], _int(r[2]), _int(r[3]))
+            for r in self.reader.read(query).collect()  # small: one row per column
+        ]
+        if not found:
+            raise SourceTableNotFound(
+                f"{self.row.control_key}: source table {self.label} not found (or no columns visible) in "
+                f"{self.dialect.name} database {self.row.db_config_key!r}; check source_schema and "
+                "source_table_name, and the user's grants"
+            )
+        return found
+
+    @cached_property
+    def names(self) -> dict[str, str]:
+        """Source column name -> Delta column name."""
+        return delta_column_names([c.name for c in self.columns], table=self.label)
+
+    @cached_property
+    def spark_types(self) -> dict[str, str]:
+        """Delta column name -> Spark SQL type, as the source declares it."""
+        return {self.names[c.name]: self.dialect.spark_type(c) for c in self.columns}
+
+    @cached_property
+    def queries(self) -> SourceQueries:
+        return SourceQueries(
+            self.dialect, self.row.source_schema, self.row.source_table_name, [c.name for c in self.columns]
+        )
+
+    def target_name(self, source_column: str) -> str:
+        try:
+            return self.names[source_column]
+        except KeyError:
+            raise KeyError(
+                f"{self.row.control_key}: column {source_column!r} is not in source table {self.label} "
+                f"(columns: {', '.join(self.names)})"
+            ) from None
+
+    def cursor(self, column: str | None = None, kind: str | None = None) -> Cursor:
+        column = column or self.row.incremental_column
+        declared = self.spark_types[self.target_name(column)]
+        if kind is None:
+            kind = (
+                "integer"
+                if declared in ("int", "bigint", "smallint", "tinyint")
+                else ("date" if declared == "date" else "timestamp")
+            )
+        return Cursor(column, kind, with_time_zone=declared == "timestamp")
+
+    def read(self, query: str) -> DataFrame:
+        """The query's rows with Delta column names and the declared types (drivers drift:
+        decimal(38,10) for numeric(12,2), timestamp_ntz for timestamptz, strings for numerics)."""
+        df = self.reader.read(query)
+        by_position = zip(df.columns, self.columns, strict=True)
+        return df.select(
+            *[
+                F.col(f"`{have}`").cast(self.spark_types[self.names[c.name]]).alias(self.names[c.name])
+                for have, c in by_position
+            ]
+        )
+
+    def scalar_row(self, query: str) -> dict[str, Any]:
+        return self.reader.read(query).collect()[0].asDict()
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

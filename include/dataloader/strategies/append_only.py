@@ -1,0 +1,58 @@
+"""append_only: rows at or past the watermark appended, never updated.
+
+Rows at exactly the watermark (or inside the lookback) are read again; those already in the target
+(same primary key, or the same values in every column when there is no key) are not appended twice.
+"""
+
+from __future__ import annotations
+
+import time
+
+from include.dataloader.strategies.base import (
+    LoadContext,
+    LoadSummary,
+    align,
+    committed_watermark,
+    evolve_schema,
+    lookback_start,
+    spark_literal,
+)
+from include.dataloader.target import spark_ident
+
+
+def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
+    started = time.monotonic()
+    cursor = ctx.source.cursor(kind=ctx.row.incremental_type)
+    start = lookback_start(cursor, watermark, ctx.row.lookback_minutes)
+    df = ctx.source.read(ctx.source.queries.since(cursor, start))
+
+    if not ctx.warehouse.exists(ctx.target):
+        ctx.warehouse.write(df, ctx.target, mode="overwrite")
+        rows = ctx.warehouse.read(ctx.target).count()
+        return ctx.summary(started, rows_read=rows, inserted=rows, watermark=committed_watermark(ctx, cursor))
+
+    added = evolve_schema(ctx, df)
+    staging = ctx.target.staging()
+    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    try:
+        keys = ctx.keys or [f.name for f in df.schema.fields]
+        column = spark_ident(ctx.source.target_name(cursor.column))
+        recent = f"WHERE {column} >= {spark_literal(cursor, start)}" if start is not None else ""
+        on = " AND ".join(f"s.{spark_ident(k)} <=> t.{spark_ident(k)}" for k in keys)
+        new_rows = ctx.spark.sql(
+            f"SELECT s.* FROM {ctx.warehouse.ref(staging)} s LEFT ANTI JOIN "
+            f"(SELECT * FROM {ctx.warehouse.ref(ctx.target)} {recent}) t ON {on}"
+        )
+        read = ctx.warehouse.read(staging).count()
+        appended = new_rows.count()
+        if appended:
+            ctx.warehouse.write(new_rows, ctx.target, mode="append")
+    finally:
+        ctx.warehouse.drop(staging)
+    return ctx.summary(
+        started,
+        rows_read=read,
+        inserted=appended,
+        watermark=committed_watermark(ctx, cursor) or watermark,
+        added_columns=added,
+    )

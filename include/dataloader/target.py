@@ -1,0 +1,126 @@
+"""Where Delta tables live: Unity Catalog on Databricks, or a local warehouse folder.
+
+The load strategies are the same Spark code for both; only naming a table, creating it and adding
+columns differ. Locally ``catalog.schema.table`` maps to ``<root>/catalog/schema/table``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from sqlglot import exp
+
+
+def spark_ident(name: str) -> str:
+    """An identifier quoted for Spark SQL."""
+    return exp.to_identifier(name, quoted=True).sql(dialect="spark")
+
+
+@dataclass(frozen=True)
+class TableName:
+    catalog: str
+    schema: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"{self.catalog}.{self.schema}.{self.table}"
+
+    def staging(self) -> TableName:
+        return TableName(self.catalog, self.schema, f"{self.table}__stg_{uuid.uuid4().hex[:12]}")
+
+
+class Warehouse(ABC):
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+
+    @abstractmethod
+    def ref(self, name: TableName) -> str:
+        """The table as a Spark SQL table reference."""
+
+    @abstractmethod
+    def exists(self, name: TableName) -> bool: ...
+
+    @abstractmethod
+    def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
+        """Write ``df``: mode ``overwrite`` (one atomic commit) or ``append``; ``replace_where`` limits an
+        overwrite to the rows that match the predicate."""
+
+    @abstractmethod
+    def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
+        """Add nullable columns (name, Spark SQL type) to an existing table."""
+
+    @abstractmethod
+    def drop(self, name: TableName) -> None: ...
+
+    def read(self, name: TableName) -> DataFrame:
+        return self.spark.sql(f"SELECT * FROM {self.ref(name)}")
+
+    def sql(self, query: str) -> DataFrame:
+        return self.spark.sql(query)
+
+
+class LocalWarehouse(Warehouse):
+    """Delta tables in a folder; the stand-in for Unity Catalog on one machine."""
+
+    def __init__(self, spark: SparkSession, root: Path):
+        super().__init__(spark)
+        self.root = Path(root).resolve()
+
+    def path(self, name: TableName) -> Path:
+        return self.root / name.catalog / name.schema / name.table
+
+    def ref(self, name: TableName) -> str:
+        return f"delta.{spark_ident(str(self.path(name)))}"
+
+    def exists(self, name: TableName) -> bool:
+        return (self.path(name) / "_delta_log").is_dir()
+
+    def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
+        writer = df.write.format("delta").mode(mode)
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(str(self.path(name)))
+
+    def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
+        # Sail has no ALTER TABLE ... ADD COLUMNS; delta-rs writes the same schema change to the log.
+        import deltalake
+
+        fields = [deltalake.Field(col, _delta_rs_type(kind), nullable=True) for col, kind in columns]
+        deltalake.DeltaTable(str(self.path(name))).alter.add_columns(fields)
+
+    def drop(self, name: TableName) -> None:
+        shutil.rmtree(self.path(name), ignore_errors=True)
+
+
+class UnityCatalog(Warehouse):
+    """Delta tables registered in Unity Catalog (Databricks)."""
+
+    def ref(self, name: TableName) -> str:
+        return ".".join(spark_ident(part) for part in (name.catalog, name.schema, name.table))
+
+    def exists(self, name: TableName) -> bool:
+        return self.spark.catalog.tableExists(str(name))
+
+    def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
+        writer = df.write.format("delta").mode(mode)
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.saveAsTable(str(name))
+
+    def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
+        added = ", ".join(f"{spark_ident(col)} {kind}" for col, kind in columns)
+        self.spark.sql(f"ALTER TABLE {self.ref(name)} ADD COLUMNS ({added})")
+
+    def drop(self, name: TableName) -> None:
+        self.spark.sql(f"DROP TABLE IF EXISTS {self.ref(name)}")
+
+
+def _delta_rs_type(spark_type: str) -> str:
+    """Spark SQL type names as delta-rs spells them in a schema (the Delta protocol's names)."""
+    spark_type = spark_type.lower()
+    return {"int": "integer", "bigint": "long", "smallint": "short", "tinyint": "byte"}.get(spark_type, spark_type)
