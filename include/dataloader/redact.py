@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 _PATTERNS = [
-    (re.compile(r"(?i)\b(password|passwd|pwd|token|secret|sfPassword)(\s*[=:]\s*)(['\"]?)[^\s;&'\",}]+"), r"\1\2\3***"),
+    (
+        re.compile(r"(?i)\b(password|passwd|pwd|token|secret|sfPassword)(['\"]?\s*[=:]\s*)(['\"]?)[^\s;&'\",}]+"),
+        r"\1\2\3***",
+    ),
     (re.compile(r"(://[^:/@\s]+:)[^@/\s]+@"), r"\1***@"),  # user:password@ in URLs
 ]
 

@@ -19,6 +19,7 @@ def _start_server() -> str:
     global _server
     from pysail.spark import SparkConnectServer
 
+    os.environ.setdefault("RUST_LOG", "error")  # Sail logs every aborted task at shutdown as a warning
     _server = SparkConnectServer(ip="127.0.0.1", port=0)
     _server.start(background=True)
     host, port = _server.listening_address
