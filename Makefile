@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean
+.PHONY: demo test lint format venv clean bench-loader
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench-loader: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python bench/loader_bench.py --repeat 5
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

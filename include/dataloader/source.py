@@ -86,14 +86,10 @@ class SourceTable:
     def read(self, query: str) -> DataFrame:
         """The query's rows with Delta column names and the declared types (drivers drift:
         decimal(38,10) for numeric(12,2), timestamp_ntz for timestamptz, strings for numerics)."""
-        df = self.reader.read(query)
-        by_position = zip(df.columns, self.columns, strict=True)
-        return df.select(
-            *[
-                F.col(f"`{have}`").cast(self.spark_types[self.names[c.name]]).alias(self.names[c.name])
-                for have, c in by_position
-            ]
-        )
+        # the queries select the declared columns in order: rename by position (asking the DataFrame
+        # for its columns would make Spark analyse every row of a local relation)
+        df = self.reader.read(query).toDF(*self.spark_types)
+        return df.select(*[F.col(f"`{name}`").cast(kind).alias(name) for name, kind in self.spark_types.items()])
 
     def scalar_row(self, query: str) -> dict[str, Any]:
         return self.reader.read(query).collect()[0].asDict()

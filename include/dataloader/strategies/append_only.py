@@ -31,7 +31,7 @@ def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
         rows = ctx.warehouse.read(ctx.target).count()
         return ctx.summary(started, rows_read=rows, inserted=rows, watermark=committed_watermark(ctx, cursor))
 
-    added = evolve_schema(ctx, df)
+    added = evolve_schema(ctx)
     staging = ctx.target.staging()
     ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
     try:

@@ -104,21 +104,21 @@ def spark_literal(cursor: Cursor, value: Any) -> str:
 # -- schema evolution ---------------------------------------------------------------------------------
 
 
-def evolve_schema(ctx: LoadContext, df: DataFrame) -> list[str]:
+def evolve_schema(ctx: LoadContext) -> list[str]:
     """Add the source's new columns to the target; stop on a changed type. Returns the added columns.
 
+    Compares the types the source declares (what every read is cast to), so no data is analysed.
     Explicit ALTER (delta-rs locally) rather than ``mergeSchema``, which Sail silently ignores.
     """
     target_types = {f.name.lower(): f.dataType.simpleString() for f in ctx.warehouse.read(ctx.target).schema.fields}
     added: list[tuple[str, str]] = []
-    for f in df.schema.fields:
-        have = target_types.get(f.name.lower())
-        want = f.dataType.simpleString()
+    for name, want in ctx.source.spark_types.items():
+        have = target_types.get(name.lower())
         if have is None:
-            added.append((f.name, want))
+            added.append((name, want))
         elif have != want:
             raise SchemaChangeError(
-                f"{ctx.row.control_key}: column {f.name!r} is {want} at the source but {have} in {ctx.target}; "
+                f"{ctx.row.control_key}: column {name!r} is {want} at the source but {have} in {ctx.target}; "
                 "the load stopped. Cast the column at the source (a view), or migrate the target column "
                 "and reload with a full load"
             )
@@ -129,8 +129,9 @@ def evolve_schema(ctx: LoadContext, df: DataFrame) -> list[str]:
 
 
 def align(ctx: LoadContext, df: DataFrame) -> DataFrame:
-    """``df`` in the target's column order, with NULLs for target columns the source no longer has."""
-    have = {c.lower(): c for c in df.columns}
+    """``df`` (a read of the source) in the target's column order, with NULLs for target columns the source
+    no longer has. Uses the declared source columns: asking ``df`` would analyse all its rows."""
+    have = {c.lower(): c for c in ctx.source.spark_types}
     projection = []
     for f in ctx.warehouse.read(ctx.target).schema.fields:
         source = have.get(f.name.lower())
@@ -170,7 +171,7 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
         rows = ctx.warehouse.read(ctx.target).count()
         return MergeCounts(rows=rows, inserted=rows, updated=0)
 
-    added = evolve_schema(ctx, df)
+    added = evolve_schema(ctx)
     staging = ctx.target.staging()
     ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
     try:

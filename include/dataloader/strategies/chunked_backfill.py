@@ -114,11 +114,10 @@ def prepare(ctx: LoadContext) -> list[str]:
 
     Runs before the chunks so that they can run in any order, or side by side.
     """
-    shape = ctx.source.read(ctx.source.queries.schema_probe())
     if not ctx.warehouse.exists(ctx.target):
-        ctx.warehouse.write(shape, ctx.target, mode="overwrite")
+        ctx.warehouse.write(ctx.source.read(ctx.source.queries.schema_probe()), ctx.target, mode="overwrite")
         return []
-    return evolve_schema(ctx, shape)
+    return evolve_schema(ctx)
 
 
 def target_predicate(ctx: LoadContext, chunk: Chunk) -> str | None:

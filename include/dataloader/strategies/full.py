@@ -15,7 +15,7 @@ def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
     df = ctx.source.read(ctx.source.queries.full())
     added: list[str] = []
     if ctx.warehouse.exists(ctx.target):
-        added = evolve_schema(ctx, df)
+        added = evolve_schema(ctx)
         df = align(ctx, df)
     ctx.warehouse.write(df, ctx.target, mode="overwrite")
     rows = ctx.warehouse.read(ctx.target).count()  # counted in the commit, not by reading the source twice
