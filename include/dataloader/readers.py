@@ -23,7 +23,9 @@ ARROW_SLICE_ROWS = 250_000  # one Spark Connect message per slice stays well und
 
 
 class SourceReader(Protocol):
-    def read(self, query: str) -> DataFrame: ...
+    num_partitions: int  # 1: the reader cannot split a read
+
+    def read(self, query: str, partitioning: Partitioning | None = None) -> DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class Partitioning:
 
 
 class SparkSourceReader:
-    """:param fetch_size: rows per round trip; the drivers' defaults (10 for Oracle) are far too small."""
+    """:param fetch_size: rows per round trip; the drivers' defaults (10 for Oracle) are far too small.
+    :param num_partitions: parallel connections for a large read split on an integer key."""
 
     def __init__(
         self,
@@ -46,11 +49,13 @@ class SparkSourceReader:
         params: ConnectionParams,
         *,
         fetch_size: int = 10_000,
+        num_partitions: int = 8,
     ):
         self.spark = spark
         self.dialect = dialect
         self.params = params
         self.fetch_size = fetch_size
+        self.num_partitions = num_partitions
 
     def options(self, query: str, partitioning: Partitioning | None = None) -> dict[str, str]:
         options = self.dialect.spark_read_options(self.params)
@@ -82,11 +87,13 @@ class SparkSourceReader:
 class ArrowSourceReader:
     """:param fetch: runs a query on the source and returns an Arrow table."""
 
+    num_partitions = 1
+
     def __init__(self, spark: SparkSession, fetch: Callable[[str], pa.Table]):
         self.spark = spark
         self.fetch = fetch
 
-    def read(self, query: str) -> DataFrame:
+    def read(self, query: str, partitioning: Partitioning | None = None) -> DataFrame:
         table = _plain_arrow(self.fetch(query))
         if table.num_rows == 0:  # Spark cannot infer a schema from no rows: hand it the Arrow schema
             return self.spark.createDataFrame([], schema=from_arrow_schema(table.schema))

@@ -13,7 +13,7 @@ from include.control.model import ControlRow
 from include.dataloader.dialects import ColumnInfo, SourceDialect
 from include.dataloader.naming import delta_column_names
 from include.dataloader.queries import Cursor, SourceQueries
-from include.dataloader.readers import SourceReader
+from include.dataloader.readers import Partitioning, SourceReader
 
 
 class SourceTableNotFound(LookupError):
@@ -83,12 +83,28 @@ class SourceTable:
             )
         return Cursor(column, kind, with_time_zone=declared == "timestamp")
 
-    def read(self, query: str) -> DataFrame:
+    def partitioning(self) -> Partitioning | None:
+        """How to split a large read across connections: on a single integer primary key, from its
+        MIN to its MAX; None when the reader cannot split or there is no such key."""
+        keys = self.row.primary_key_columns
+        if self.reader.num_partitions <= 1 or len(keys) != 1:
+            return None
+        if self.spark_types[self.target_name(keys[0])] not in ("int", "bigint", "smallint", "tinyint"):
+            return None
+        bounds = self.scalar_row(self.queries.bounds(Cursor(keys[0], "integer")))
+        if bounds["lower_bound"] is None:
+            return None
+        return Partitioning(keys[0], int(bounds["lower_bound"]), int(bounds["upper_bound"]), self.reader.num_partitions)
+
+    def read(self, query: str, *, parallel: bool = False) -> DataFrame:
         """The query's rows with Delta column names and the declared types (drivers drift:
-        decimal(38,10) for numeric(12,2), timestamp_ntz for timestamptz, strings for numerics)."""
+        decimal(38,10) for numeric(12,2), timestamp_ntz for timestamptz, strings for numerics).
+
+        ``parallel``: a large read (a full load, a chunk) is split when the reader can split it.
+        """
         # the queries select the declared columns in order: rename by position (asking the DataFrame
         # for its columns would make Spark analyse every row of a local relation)
-        df = self.reader.read(query).toDF(*self.spark_types)
+        df = self.reader.read(query, self.partitioning() if parallel else None).toDF(*self.spark_types)
         return df.select(*[F.col(f"`{name}`").cast(kind).alias(name) for name, kind in self.spark_types.items()])
 
     def scalar_row(self, query: str) -> dict[str, Any]:

@@ -137,7 +137,8 @@ def load_chunk(ctx: LoadContext, chunk: Chunk) -> LoadSummary:
     """Load one chunk, replacing exactly its range of the target."""
     started = time.monotonic()
     cursor = _cursor(ctx)
-    df = align(ctx, ctx.source.read(ctx.source.queries.chunk(cursor, chunk.lower, chunk.upper)))
+    query = ctx.source.queries.chunk(cursor, chunk.lower, chunk.upper)
+    df = align(ctx, ctx.source.read(query, parallel=True))
     predicate = target_predicate(ctx, chunk)
     if predicate is None:  # a single chunk covers everything
         ctx.warehouse.write(df, ctx.target, mode="overwrite")

@@ -12,7 +12,7 @@ from include.dataloader.strategies.base import LoadContext, LoadSummary, align, 
 
 def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
     started = time.monotonic()
-    df = ctx.source.read(ctx.source.queries.full())
+    df = ctx.source.read(ctx.source.queries.full(), parallel=True)
     added: list[str] = []
     if ctx.warehouse.exists(ctx.target):
         added = evolve_schema(ctx)

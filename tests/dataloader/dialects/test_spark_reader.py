@@ -1,6 +1,7 @@
 """The exact options Spark's JDBC / Snowflake reader gets on Databricks (no such database runs here)."""
 
 import pytest
+from pyspark.sql import Row
 
 from include.dataloader.dialects import ConnectionParams, dialect_for
 from include.dataloader.readers import Partitioning, SparkSourceReader
@@ -72,3 +73,105 @@ def test_snowflake_uses_the_spark_connector():
 
 def test_connection_params_never_show_the_password():
     assert "s3cret" not in repr(PARAMS)
+
+
+class RecordingSpark:
+    """Spark's DataFrameReader as far as the loader uses it, recording every load's options.
+
+    Stands in for Spark JDBC, which cannot run here; answers the catalog and bounds queries.
+    """
+
+    def __init__(self, columns, bounds):
+        self.loads = []
+        self.columns, self.bounds = columns, bounds
+
+    @property
+    def read(self):
+        return self
+
+    def format(self, name):
+        self.current = {"format": name}
+        return self
+
+    def options(self, **options):
+        self.current.update(options)
+        return self
+
+    def load(self):
+        self.loads.append(self.current)
+        sql = self.current.get("query", "")
+        if "information_schema" in sql or "all_tab_columns" in sql:
+            return Frame([Row(*c) for c in self.columns])
+        if "MIN(" in sql:
+            return Frame([Row(lower_bound=self.bounds[0], upper_bound=self.bounds[1])])
+        return Frame([])
+
+
+class Frame:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def collect(self):
+        return self.rows
+
+    def toDF(self, *names):
+        return self
+
+    def select(self, *columns):
+        return self
+
+
+def source_table(spark, primary_key):
+    from include.control.model import ControlRow
+    from include.dataloader.source import SourceTable
+
+    row = ControlRow.from_mapping(
+        {
+            "control_key": "ora.orders",
+            "db_config_key": "ora",
+            "source_schema": "SALES",
+            "source_table_name": "ORDERS",
+            "destination_schema": "sales",
+            "destination_table_name": "orders",
+            "load_strategy": "full",
+            "cron": "@daily",
+            "primary_key_columns": primary_key,
+        }
+    )
+    return SourceTable(row, dialect_for("oracle"), SparkSourceReader(spark, dialect_for("oracle"), PARAMS))
+
+
+ORACLE_COLUMNS = [("ORDER_ID", "NUMBER", 12, 0), ("CODE", "VARCHAR2", None, None)]
+
+
+def test_a_full_read_is_split_on_an_integer_key():
+    spark = RecordingSpark(ORACLE_COLUMNS, (1, 1_000_000))
+    table = source_table(spark, ["ORDER_ID"])
+
+    table.read(table.queries.full(), parallel=True)
+
+    bounds_query, data_read = spark.loads[-2]["query"], spark.loads[-1]
+    assert bounds_query == 'SELECT MIN("ORDER_ID") AS lower_bound, MAX("ORDER_ID") AS upper_bound FROM "SALES"."ORDERS"'
+    assert data_read == {
+        "format": "jdbc",
+        "url": "jdbc:oracle:thin:@//db.example.internal:1521/SALES",
+        "driver": "oracle.jdbc.OracleDriver",
+        "fetchsize": "10000",
+        "user": "loader",
+        "password": "s3cret",
+        "dbtable": '(SELECT "ORDER_ID", "CODE" FROM "SALES"."ORDERS") src',
+        "partitionColumn": "ORDER_ID",
+        "lowerBound": "1",
+        "upperBound": "1000000",
+        "numPartitions": "8",
+    }
+
+
+def test_a_read_without_an_integer_key_is_one_query():
+    spark = RecordingSpark(ORACLE_COLUMNS, (1, 10))
+    table = source_table(spark, ["CODE"])
+
+    table.read(table.queries.full(), parallel=True)
+
+    assert spark.loads[-1]["query"] == 'SELECT "ORDER_ID", "CODE" FROM "SALES"."ORDERS"'
+    assert "partitionColumn" not in spark.loads[-1]
