@@ -82,3 +82,30 @@ def repo(control_url):
     from include.control.repository import ControlRepository
 
     return ControlRepository(control_url, change_source="test")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The local Spark engine (Sail, in-process), one per test session."""
+    from include.local import spark as local_spark
+
+    return local_spark.session()
+
+
+@pytest.fixture
+def source_url(new_database) -> str:
+    """An empty source database of the test's own."""
+    return new_database()
+
+
+@pytest.fixture
+def source_sql(source_url):
+    """Run SQL on the source database: ``source_sql("INSERT ...", params)``."""
+    import psycopg
+
+    def run(query: str, params=None) -> list[tuple]:
+        with psycopg.connect(source_url) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    return run

@@ -18,10 +18,12 @@ LoadStrategy = Literal["full", "incremental", "append_only", "rolling", "check_a
 CursorType = Literal["timestamp", "date", "integer"]
 Status = Literal["Queued", "In Progress", "Succeeded", "Failed"]
 DbType = Literal["sqlserver", "oracle", "postgresql", "snowflake", "clickhouse"]
+ExecutionTarget = Literal["local", "databricks"]
 
 LOAD_STRATEGIES: tuple[str, ...] = get_args(LoadStrategy)
 CURSOR_TYPES: tuple[str, ...] = get_args(CursorType)
 DB_TYPES: tuple[str, ...] = get_args(DbType)
+EXECUTION_TARGETS: tuple[str, ...] = get_args(ExecutionTarget)
 
 # Mirrors the CHECK constraints of migration 0001; checked here first for a readable error.
 NEEDS_CURSOR = frozenset({"incremental", "append_only", "check_and_load", "chunked_backfill"})
@@ -77,6 +79,8 @@ class ControlRow:
     rolling_delete_missing: bool = False
     sla_minutes: int | None = None
     alert_target: str | None = None
+    execution_target: ExecutionTarget | None = None  # None: the environment's default
+    max_running_minutes: int | None = None  # None: the long-running monitor's default
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ControlRow:
@@ -103,7 +107,14 @@ REQUIRED_FIELDS = (
     "load_strategy",
     "cron",
 )
-_INT_FIELDS = ("rolling_days", "chunk_size", "chunk_interval_days", "lookback_minutes", "sla_minutes")
+_INT_FIELDS = (
+    "rolling_days",
+    "chunk_size",
+    "chunk_interval_days",
+    "lookback_minutes",
+    "sla_minutes",
+    "max_running_minutes",
+)
 _TEXT_FIELDS = (
     "source_schema",
     "incremental_column",
@@ -167,6 +178,15 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
                 add(FieldProblem(name, f"{values[name]!r} is not a positive whole number", f"set {name} to e.g. 30"))
             else:
                 values[name] = number
+    target = values.get("execution_target")
+    if target is not None and target not in EXECUTION_TARGETS:
+        add(
+            FieldProblem(
+                "execution_target",
+                f"{target!r} is not an execution target",
+                f"set one of: {', '.join(EXECUTION_TARGETS)}, or leave it empty for the environment's default",
+            )
+        )
     for name in ("is_active", "rolling_delete_missing"):
         if name in values and not isinstance(values[name], bool):
             add(FieldProblem(name, f"{values[name]!r} is not true or false", "set true or false"))

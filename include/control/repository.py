@@ -293,6 +293,28 @@ class ControlRepository:
             {"key": control_key, "run_id": run_id, "url": airflow_run_url},
         )
 
+    def resume(self, control_key: str, run_id: str) -> Row | None:
+        """Failed → In Progress again, for the same run: a failed task of that run was cleared and is
+        re-running (a chunk of a backfill). A no-op when the row is already In Progress for the run."""
+        return self._one(
+            """
+            WITH r AS (
+                UPDATE table_control
+                   SET last_status = 'In Progress', last_status_date_time = now(), last_status_message = NULL
+                 WHERE control_key = %(key)s AND current_run_id = %(run_id)s
+                   AND last_status IN ('Failed', 'In Progress')
+                RETURNING *
+            ), h AS (
+                UPDATE historical_metadata h
+                   SET load_status = 'In Progress', load_end_time = NULL, error_message = NULL
+                  FROM r WHERE h.control_key = r.control_key AND h.run_id = r.current_run_id
+                   AND h.load_status <> 'In Progress'
+            )
+            SELECT * FROM r
+            """,
+            {"key": control_key, "run_id": run_id},
+        )
+
     def set_databricks_run_url(self, control_key: str, run_id: str, url: str) -> Row | None:
         return self._one(
             """

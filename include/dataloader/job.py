@@ -1,8 +1,10 @@
 """The load job: one entrypoint for the Databricks ``spark_python_task`` and the local runner.
 
     python -m include.dataloader.job --row '<control row JSON>' --dbconfig '<dbconfig JSON>'
-        [--watermark W] [--action load|plan|prepare|chunk|finalize] [--chunk '<chunk JSON>']
-        [--engine local|databricks]
+        [--watermark W] [--interval-start A --interval-end B]
+        [--action load|plan|prepare|chunk|finalize] [--chunk '<chunk JSON>'] [--engine local|databricks]
+
+(or ``python include/dataloader/job.py ...``, as a Databricks ``spark_python_task`` runs it).
 
 It loads one table (or one step of a chunked backfill) and prints exactly one line of JSON on stdout:
 the summary (``{"summary": {...}}``) or the chunk plan (``{"chunks": [...]}``). Logs go to stderr.
@@ -11,10 +13,15 @@ The job never touches the control database: the caller records the lifecycle.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script (Databricks spark_python_task): make `include` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import json
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,12 +46,13 @@ def execute(
     *,
     action: str = "load",
     watermark: str | None = None,
+    interval: tuple[str, str] | None = None,
     chunk: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     ctx = engine.context(row, dbconfig)
     log.info("%s: %s (%s) from %s into %s", row.control_key, action, row.load_strategy, dbconfig["db_type"], ctx.target)
     if action == "load":
-        result: LoadSummary | list = STRATEGIES[row.load_strategy](ctx, watermark)
+        result: LoadSummary | list = STRATEGIES[row.load_strategy](ctx, watermark, interval)
     elif action == "plan":
         chunks = chunked_backfill.plan(ctx)
         log.info("%s: %d chunks", row.control_key, len(chunks))
@@ -61,11 +69,40 @@ def execute(
     return {"summary": json.loads(result.to_json())}
 
 
+def job_arguments(
+    row: Mapping[str, Any],
+    dbconfig: Mapping[str, Any],
+    *,
+    action: str = "load",
+    watermark: str | None = None,
+    interval: tuple[str, str] | None = None,
+    chunk: Mapping[str, Any] | None = None,
+    engine: str = "databricks",
+) -> list[str]:
+    """The command-line arguments of one job run (a Databricks spark_python_task's ``parameters``).
+
+    Only configuration travels: the dbconfig holds secret names, never secret values.
+    """
+    config = {k: v for k, v in control_row(row).as_columns().items() if v is not None}
+    db = {k: dbconfig[k] for k in ("db_config_key", "db_type", "db_config_value", "db_kv_scope")}
+    args = ["--row", json.dumps(config, sort_keys=True), "--dbconfig", json.dumps(db, sort_keys=True, default=str)]
+    args += ["--action", action, "--engine", engine]
+    if watermark is not None:
+        args += ["--watermark", watermark]
+    if interval is not None:
+        args += ["--interval-start", interval[0], "--interval-end", interval[1]]
+    if chunk is not None:
+        args += ["--chunk", json.dumps(dict(chunk), sort_keys=True)]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dataloader-job", description=__doc__.split("\n\n")[0])
     parser.add_argument("--row", required=True, help="the control row as JSON")
     parser.add_argument("--dbconfig", required=True, help="the table_control_dbconfig row as JSON")
     parser.add_argument("--watermark")
+    parser.add_argument("--interval-start", help="with --interval-end: reload start <= cursor < end")
+    parser.add_argument("--interval-end")
     parser.add_argument("--action", choices=ACTIONS, default="load")
     parser.add_argument("--chunk", help="a chunk of the plan, as JSON (with --action chunk)")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="databricks")
@@ -78,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.loads(args.dbconfig),
         action=args.action,
         watermark=args.watermark or None,
+        interval=(args.interval_start, args.interval_end) if args.interval_start else None,
         chunk=json.loads(args.chunk) if args.chunk else None,
     )
     print(json.dumps(result, sort_keys=True, default=str), flush=True)

@@ -36,3 +36,33 @@ def control_connection(control_url, monkeypatch):
     """The test's control database served to Airflow as the connection ``dataloader_control``."""
     monkeypatch.setenv("AIRFLOW_CONN_DATALOADER_CONTROL", airflow_conn_json(control_url))
     return control_url
+
+
+@pytest.fixture
+def loader_env(control_connection, repo, source_url, tmp_path, monkeypatch):
+    """Everything a loader DAG needs: the control DB and the source as Airflow connections, the source's
+    dbconfig (secret from an env variable), a warehouse, a snapshot path, no deadline (see FACTS.md)."""
+    from include.control import snapshot
+
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_SOURCE", airflow_conn_json(source_url))
+    monkeypatch.setenv("TEST_SOURCE_URL", source_url)
+    monkeypatch.setenv("DATALOADER_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv(snapshot.SNAPSHOT_PATH_ENV, str(tmp_path / "snapshot.json"))
+    monkeypatch.setenv("DATALOADER_DEADLINE_ALERTS", "off")
+    monkeypatch.setenv("DATALOADER_RETRIES", "0")
+    monkeypatch.setenv("DATALOADER_CHANGE_POLL_SECONDS", "1")
+    repo.upsert_dbconfig("test_source", "postgresql", {"url": "TEST_SOURCE_URL"}, "env")
+    return tmp_path
+
+
+@pytest.fixture
+def loader_dag(loader_env, repo):
+    """``loader_dag(control_key)``: writes the snapshot of the control table, returns that row's DAG."""
+    from dataplatform.factories.loader import loader_dags_from_snapshot
+    from include.control import snapshot
+
+    def build(control_key: str):
+        snapshot.write(snapshot.default_path(), repo.list())
+        return loader_dags_from_snapshot(only=control_key)[control_key]
+
+    return build

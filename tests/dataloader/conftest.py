@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 
 from include.control.model import ControlRow
@@ -18,30 +16,6 @@ from include.dataloader.strategies.base import LoadContext, LoadSummary
 from include.dataloader.target import LocalWarehouse
 
 FIXED_NOW = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def spark():
-    from include.local import spark as local_spark
-
-    return local_spark.session()
-
-
-@pytest.fixture
-def source_url(new_database) -> str:
-    return new_database()
-
-
-@pytest.fixture
-def source_sql(source_url) -> Callable[..., list[tuple]]:
-    """Run SQL on the source database: ``source_sql("INSERT ...", params)``."""
-
-    def run(query: str, params: Any = None) -> list[tuple]:
-        with psycopg.connect(source_url) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
-
-    return run
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from include.dataloader.strategies import append_only, check_and_load, chunked_backfill, full, incremental, rolling
 from include.dataloader.strategies.base import LoadContext, LoadSummary
 
-Strategy = Callable[[LoadContext, str | None], LoadSummary]
+Strategy = Callable[..., LoadSummary]  # (ctx, watermark, interval=None)
 
 STRATEGIES: dict[str, Strategy] = {
     "full": full.load,

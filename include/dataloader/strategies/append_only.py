@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from include.dataloader.strategies.base import (
+    Interval,
     LoadContext,
     LoadSummary,
     align,
@@ -20,16 +21,23 @@ from include.dataloader.strategies.base import (
 from include.dataloader.target import spark_ident
 
 
-def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
+def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
+    """With an ``interval``, the rows with ``start <= cursor < end`` not yet in the target are appended and
+    the watermark is left alone."""
     started = time.monotonic()
     cursor = ctx.source.cursor(kind=ctx.row.incremental_type)
-    start = lookback_start(cursor, watermark, ctx.row.lookback_minutes)
-    df = ctx.source.read(ctx.source.queries.since(cursor, start))
+    if interval is not None:
+        start = interval[0]
+        df = ctx.source.read(ctx.source.queries.chunk(cursor, *interval))
+    else:
+        start = lookback_start(cursor, watermark, ctx.row.lookback_minutes)
+        df = ctx.source.read(ctx.source.queries.since(cursor, start))
 
     if not ctx.warehouse.exists(ctx.target):
         ctx.warehouse.write(df, ctx.target, mode="overwrite")
         rows = ctx.warehouse.read(ctx.target).count()
-        return ctx.summary(started, rows_read=rows, inserted=rows, watermark=committed_watermark(ctx, cursor))
+        new_watermark = None if interval else committed_watermark(ctx, cursor)
+        return ctx.summary(started, rows_read=rows, inserted=rows, watermark=new_watermark)
 
     added = evolve_schema(ctx)
     staging = ctx.target.staging()
@@ -53,6 +61,6 @@ def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
         started,
         rows_read=read,
         inserted=appended,
-        watermark=committed_watermark(ctx, cursor) or watermark,
+        watermark=None if interval else committed_watermark(ctx, cursor) or watermark,
         added_columns=added,
     )

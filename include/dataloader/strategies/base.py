@@ -21,6 +21,9 @@ from include.dataloader.target import TableName, Warehouse, spark_ident
 log = logging.getLogger(__name__)
 
 
+Interval = tuple[str, str]  # [start, end) of the cursor: a backfill run's data interval
+
+
 class SchemaChangeError(ValueError):
     """The source changed a column's type in a way the target cannot take without a decision."""
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 from include.dataloader.strategies import incremental
-from include.dataloader.strategies.base import LoadContext, LoadSummary
+from include.dataloader.strategies.base import Interval, LoadContext, LoadSummary
 
 
-def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
+def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
+    if interval is not None:  # a backfill reloads its interval whatever the count says
+        return incremental.load(ctx, watermark, interval)
     started = time.monotonic()
     changes = count_changes(ctx, watermark)
     if changes == 0:

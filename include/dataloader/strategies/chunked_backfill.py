@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from include.dataloader.queries import Cursor, SourceQueries
 from include.dataloader.strategies.base import (
+    Interval,
     LoadContext,
     LoadSummary,
     align,
@@ -158,13 +159,14 @@ def finalize(ctx: LoadContext) -> LoadSummary:
     return ctx.summary(
         started,
         rows_read=rows,
+        inserted=rows,  # a backfill (re)writes every row of the table
         watermark=committed_watermark(ctx, _cursor(ctx)),
         switch_to_strategy="incremental",
         message=f"backfill complete: {rows} rows",
     )
 
 
-def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
+def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
     """Plan, prepare, every chunk in turn, finalize: the backfill in one process."""
     started = time.monotonic()
     added = prepare(ctx)

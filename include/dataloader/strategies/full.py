@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 
-from include.dataloader.strategies.base import LoadContext, LoadSummary, align, evolve_schema
+from include.dataloader.strategies.base import Interval, LoadContext, LoadSummary, align, evolve_schema
 
 
-def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
+def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
+    """An ``interval`` changes nothing here: the strategy reloads what it always reloads."""
     started = time.monotonic()
     df = ctx.source.read(ctx.source.queries.full(), parallel=True)
     added: list[str] = []

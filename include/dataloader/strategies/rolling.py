@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta
 
 from include.dataloader.strategies.base import (
+    Interval,
     LoadContext,
     LoadSummary,
     delete_where,
@@ -27,7 +28,8 @@ def window_start(ctx: LoadContext, kind: str) -> str:
     )
 
 
-def load(ctx: LoadContext, watermark: str | None = None) -> LoadSummary:
+def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
+    """An ``interval`` changes nothing here: the strategy reloads what it always reloads."""
     started = time.monotonic()
     cursor = ctx.source.cursor(ctx.row.rolling_column)
     start = window_start(ctx, cursor.kind)

@@ -8,6 +8,20 @@ from psycopg.conninfo import make_conninfo
 from include.control.repository import ControlRepository
 
 
+def postgres_conninfo(conn) -> str:
+    """A libpq conninfo for an Airflow postgres connection; ``extra`` may add libpq options."""
+    options = {k: v for k, v in conn.extra_dejson.items() if isinstance(v, str | int)}
+    return make_conninfo(
+        "",
+        host=conn.host or None,
+        port=conn.port or None,
+        dbname=conn.schema or None,
+        user=conn.login or None,
+        password=conn.password or None,
+        **options,
+    )
+
+
 class ControlDatabaseHook(BaseHook):
     """The DataLoader control database (PostgreSQL; Lakebase in production).
 
@@ -27,17 +41,7 @@ class ControlDatabaseHook(BaseHook):
         self.control_conn_id = control_conn_id
 
     def conninfo(self) -> str:
-        conn = self.get_connection(self.control_conn_id)
-        options = {k: v for k, v in conn.extra_dejson.items() if isinstance(v, str | int)}
-        return make_conninfo(
-            "",
-            host=conn.host or None,
-            port=conn.port or None,
-            dbname=conn.schema or None,
-            user=conn.login or None,
-            password=conn.password or None,
-            **options,
-        )
+        return postgres_conninfo(self.get_connection(self.control_conn_id))
 
     def repository(self, change_source: str = "airflow") -> ControlRepository:
         return ControlRepository(self.conninfo(), change_source=change_source)

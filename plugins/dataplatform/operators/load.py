@@ -1,0 +1,278 @@
+"""Operators that load one control row's table, recording the lifecycle in the control database.
+
+A loader DAG run: ``queue`` (the row becomes Queued) → ``load`` (In Progress when a worker slot is free,
+then Succeeded or Failed). A chunked backfill: ``queue`` → ``plan`` → ``load_chunk`` mapped over the
+chunks → ``finalize``. The work runs in the worker (:class:`LoadTableOperator`, the local engine) or as a
+Databricks run (:class:`DatabricksLoadOperator`); which one is configuration, chosen by the DAG factory.
+
+The operators read the live control row when they run, never the parse-time snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, Literal
+
+from airflow.providers.databricks.operators.databricks import (
+    XCOM_RUN_ID_KEY,
+    XCOM_RUN_PAGE_URL_KEY,
+    DatabricksSubmitRunOperator,
+)
+from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from dataplatform.hooks.control import ControlDatabaseHook
+from dataplatform.links import airflow_run_url
+from include.control.repository import ControlRepository
+from include.dataloader.redact import describe
+
+Action = Literal["load", "plan", "chunk", "finalize"]
+BACKFILL_RUN_TYPE = "backfill"
+
+
+class LoadLifecycle:
+    """What every loader task does around its work: find the live row, claim it for this DAG run,
+    and record success or failure. Mixed into operators that set ``control_key`` and ``control_conn_id``."""
+
+    control_key: str
+    control_conn_id: str
+    action: Action
+
+    @cached_property
+    def repo(self) -> ControlRepository:
+        return ControlDatabaseHook(self.control_conn_id).repository(change_source="airflow")
+
+    def begin(self, context) -> dict[str, Any]:
+        """Claim the row for this run: Queued → In Progress, or back to In Progress when a failed task of
+        the same run was cleared or retried. Returns the live control row."""
+        run_id = context["run_id"]
+        url = airflow_run_url(context["dag"].dag_id, run_id)
+        row = self.repo.start(self.control_key, run_id, airflow_run_url=url) or self.repo.resume(
+            self.control_key, run_id
+        )
+        if row is None:
+            current = self.repo.require(self.control_key)
+            raise AirflowFailException(
+                f"{self.control_key}: not queued for run {run_id}: it is {current['last_status']} for run "
+                f"{current['current_run_id']}. Let that run finish (or cancel it), then clear this task."
+            )
+        return row | {"db_type": self.repo.require(self.control_key)["db_type"]}
+
+    def request(self, context, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The job's inputs for this run: watermark, interval, from the row and the run's params."""
+        params = context.get("params") or {}
+        watermark = row["incremental_value"]
+        if params.get("force_full_reload"):
+            watermark = None
+        elif params.get("watermark_override"):
+            watermark = str(params["watermark_override"])
+        interval = None
+        dag_run = context.get("dag_run")
+        if dag_run is not None and (dag_run.run_type == BACKFILL_RUN_TYPE or params.get("reload_interval")):
+            start, end = context["data_interval_start"], context["data_interval_end"]
+            interval = (_cursor_text(start), _cursor_text(end))
+        return {"watermark": watermark, "interval": interval}
+
+    def finish(self, context, summary: Mapping[str, Any]) -> None:
+        """Record success, for the actions that end a load."""
+        if self.action not in ("load", "finalize"):
+            return
+        processed = summary["inserted"] + summary["updated"] + summary["deleted"]
+        done = self.repo.succeed(
+            self.control_key,
+            context["run_id"],
+            rows_processed=processed,
+            watermark=summary["watermark"],
+            message=summary["message"],
+            switch_to_strategy=summary.get("switch_to_strategy"),
+        )
+        if done is None:
+            raise AirflowFailException(
+                f"{self.control_key}: the load finished but the row is no longer In Progress for run "
+                f"{context['run_id']} (a monitor cancelled it?); its result was not recorded"
+            )
+
+    def failed(self, context, exc: BaseException) -> None:
+        self.repo.fail(self.control_key, context["run_id"], describe(exc))
+
+
+def _cursor_text(moment) -> str:
+    return moment.isoformat(sep=" ") if moment is not None else None
+
+
+def summary_for_xcom(result: Mapping[str, Any]) -> Any:
+    """What a task returns: the job's summary (a small dict) or the chunk plan (a list of small dicts)."""
+    return result["chunks"] if "chunks" in result else result.get("summary", result)
+
+
+class QueueLoadOperator(BaseOperator):
+    """Mark the row Queued for this DAG run (and open its historical_metadata row).
+
+    Skips the run when the row is inactive or already queued or running elsewhere.
+
+    :param control_key: the control row.
+    :param control_conn_id: the control database connection.
+    """
+
+    template_fields = ("control_key",)
+    ui_color = "#fdf3d8"
+
+    def __init__(self, *, control_key: str, control_conn_id: str = "dataloader_control", **kwargs):
+        super().__init__(**kwargs)
+        self.control_key = control_key
+        self.control_conn_id = control_conn_id
+
+    def execute(self, context) -> dict[str, str]:
+        repo = ControlDatabaseHook(self.control_conn_id).repository(change_source="airflow")
+        if repo.queue(self.control_key, context["run_id"]) is None:
+            row = repo.require(self.control_key)
+            state = "inactive" if not row["is_active"] else f"{row['last_status']} (run {row['current_run_id']})"
+            raise AirflowSkipException(f"{self.control_key} is {state}: this run does not load it")
+        self.log.info("%s queued for run %s", self.control_key, context["run_id"])
+        return {"control_key": self.control_key, "run_id": context["run_id"]}
+
+
+class LoadTableOperator(LoadLifecycle, BaseOperator):
+    """Run a load (or a step of a chunked backfill) in the worker, on the local engine.
+
+    :param control_key: the control row.
+    :param action: ``load``; or ``plan``, ``chunk``, ``finalize`` for a chunked backfill.
+    :param chunk: the chunk to load (``action="chunk"``), one item of the plan.
+    :param control_conn_id: the control database connection.
+    """
+
+    template_fields = ("control_key", "chunk")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        control_key: str,
+        action: Action = "load",
+        chunk: dict[str, Any] | None = None,
+        control_conn_id: str = "dataloader_control",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.control_key = control_key
+        self.action = action
+        self.chunk = chunk
+        self.control_conn_id = control_conn_id
+
+    def execute(self, context) -> Any:
+        from include.dataloader.engine import local_engine
+        from include.dataloader.job import control_row, execute
+
+        row = self.begin(context)
+        try:
+            dbconfig = self.repo.get_dbconfig(row["db_config_key"])
+            request = self.request(context, row)
+            engine = local_engine()
+            if self.action == "plan":
+                execute(engine, control_row(row), dbconfig, action="prepare")
+            result = execute(engine, control_row(row), dbconfig, action=self.action, chunk=self.chunk, **request)
+            self.finish(context, result.get("summary", {}))
+        except BaseException as exc:
+            self.failed(context, exc)
+            raise
+        self.log.info("%s %s: %s", self.control_key, self.action, json.dumps(result, default=str)[:2000])
+        return summary_for_xcom(result)
+
+
+class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
+    """Run a load (or a backfill step) as a Databricks run of the job entrypoint, deferring while it runs.
+
+    The run is a ``spark_python_task`` of ``python_file`` (``include/dataloader/job.py`` in the workspace)
+    whose parameters carry the control row and the dbconfig (secret names only). The run page URL is stored
+    in the control row; the job's JSON summary, read from the run's output, is the task's return value.
+
+    :param control_key: the control row.
+    :param python_file: the job entrypoint in the workspace (or a ``dbfs:``/volume path).
+    :param cluster: ``{"existing_cluster_id": ...}`` or ``{"new_cluster": {...}}``.
+    :param action: as :class:`LoadTableOperator`.
+    :param chunk: as :class:`LoadTableOperator`.
+    """
+
+    template_fields = (*DatabricksSubmitRunOperator.template_fields, "control_key", "chunk")
+
+    def __init__(
+        self,
+        *,
+        control_key: str,
+        python_file: str,
+        cluster: Mapping[str, Any],
+        action: Action = "load",
+        chunk: dict[str, Any] | None = None,
+        control_conn_id: str = "dataloader_control",
+        **kwargs,
+    ):
+        kwargs.setdefault("deferrable", True)
+        kwargs.setdefault("durable", True)
+        super().__init__(**kwargs)
+        self.control_key = control_key
+        self.python_file = python_file
+        self.cluster = dict(cluster)
+        self.action = action
+        self.chunk = chunk
+        self.control_conn_id = control_conn_id
+
+    def execute(self, context):
+        from include.dataloader.job import job_arguments
+
+        row = self.begin(context)
+        try:
+            dbconfig = self.repo.get_dbconfig(row["db_config_key"])
+            self.json = {
+                "run_name": f"dataloader {self.control_key} {self.action} {context['run_id']}"[:100],
+                **self.cluster,
+                "spark_python_task": {
+                    "python_file": self.python_file,
+                    "parameters": job_arguments(
+                        row, dbconfig, action=self.action, chunk=self.chunk, **self.request(context, row)
+                    ),
+                },
+            }
+            self.run_id = self._hook.submit_run(self._prepare_submit_json(context))
+            run_page_url = self._hook.get_run_page_url(self.run_id)
+            # stored at once: the long-running monitor cancels the Databricks run from it
+            self.repo.set_databricks_run_url(self.control_key, context["run_id"], run_page_url)
+            context["ti"].xcom_push(key=XCOM_RUN_ID_KEY, value=self.run_id)
+            context["ti"].xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run_page_url)
+            self.log.info("%s: Databricks run %s submitted: %s", self.control_key, self.run_id, run_page_url)
+        except BaseException as exc:
+            self.failed(context, exc)
+            raise
+        self.defer(
+            trigger=DatabricksExecutionTrigger(
+                run_id=self.run_id,
+                databricks_conn_id=self.databricks_conn_id,
+                polling_period_seconds=self.polling_period_seconds,
+                retry_limit=self.databricks_retry_limit,
+                retry_delay=self.databricks_retry_delay,
+                retry_args=self.databricks_retry_args,
+                run_page_url=run_page_url,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context, event: dict):
+        try:
+            super().execute_complete(context, event)  # raises with the run's state and errors on failure
+            output = self._hook.get_run_output(event["run_id"])
+            result = _last_json_line(output.get("logs") or "")
+            self.finish(context, result.get("summary", {}))
+        except BaseException as exc:
+            self.failed(context, exc)
+            raise
+        return summary_for_xcom(result)
+
+
+def _last_json_line(logs: str) -> dict[str, Any]:
+    """The job prints one JSON line on stdout; the run's logs may hold other lines before it."""
+    for line in reversed(logs.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AirflowFailException(f"the Databricks run printed no JSON summary; its output ended with: {logs[-500:]!r}")
