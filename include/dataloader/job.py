@@ -53,7 +53,8 @@ def execute(
     log.info("%s: %s (%s) from %s into %s", row.control_key, action, row.load_strategy, dbconfig["db_type"], ctx.target)
     if action == "load":
         result: LoadSummary | list = STRATEGIES[row.load_strategy](ctx, watermark, interval)
-    elif action == "plan":
+    elif action == "plan":  # the target is prepared first, so that the chunks can run in any order
+        chunked_backfill.prepare(ctx)
         chunks = chunked_backfill.plan(ctx)
         log.info("%s: %d chunks", row.control_key, len(chunks))
         return {"chunks": [c.as_dict() for c in chunks]}

@@ -99,12 +99,11 @@ class DatabricksStandIn:
 
     def _handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(request.path)
-        body: dict[str, Any] = {}
-        if method == "POST":
-            length = int(request.headers.get("Content-Length") or 0)
-            body = json.loads(request.rfile.read(length) or b"{}")
-        else:
-            body = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        # the sync client sends a GET's arguments as a query string, the async one as a JSON body
+        body: dict[str, Any] = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        length = int(request.headers.get("Content-Length") or 0)
+        if length:
+            body.update(json.loads(request.rfile.read(length)))
         self.requests.append((method, parts.path, body))
         if not (request.headers.get("Authorization") or "").startswith("Bearer "):
             return self._reply(request, 401, {"error_code": "UNAUTHENTICATED", "message": "no bearer token"})

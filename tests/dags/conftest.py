@@ -66,3 +66,25 @@ def loader_dag(loader_env, repo):
         return loader_dags_from_snapshot(only=control_key)[control_key]
 
     return build
+
+
+ORDERS = {
+    "incremental_column": "updated_at",
+    "incremental_type": "timestamp",
+    "primary_key_columns": ["order_id"],
+}
+
+
+@pytest.fixture
+def orders(source_sql):
+    """A 12-row orders table at the source, one row every 6 hours from 2024-01-01 06:00."""
+    source_sql("CREATE TABLE orders (order_id int PRIMARY KEY, status text, updated_at timestamp)")
+    source_sql(
+        "INSERT INTO orders SELECT g, 'new', timestamp '2024-01-01' + g * interval '6 hours' "
+        "FROM generate_series(1, 12) g"
+    )
+    return "orders"
+
+
+def tasks(run):
+    return {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}

@@ -5,27 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from include.dataloader.strategies import chunked_backfill
+from tests.dags.conftest import ORDERS, tasks
 from tests.dataloader.conftest import control_row
-
-ORDERS = {
-    "incremental_column": "updated_at",
-    "incremental_type": "timestamp",
-    "primary_key_columns": ["order_id"],
-}
-
-
-@pytest.fixture
-def orders(source_sql, repo):
-    source_sql("CREATE TABLE orders (order_id int PRIMARY KEY, status text, updated_at timestamp)")
-    source_sql(
-        "INSERT INTO orders SELECT g, 'new', timestamp '2024-01-01' + g * interval '6 hours' "
-        "FROM generate_series(1, 12) g"
-    )
-    return "orders"
-
-
-def tasks(run):
-    return {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
 
 
 def warehouse_rows(spark, loader_env, table):
@@ -221,7 +202,7 @@ def test_the_dag_file_parses_the_snapshot_with_zero_import_errors(loader_env, re
         "test.t_chunked_backfill",
         "test.t_incremental",
     ]
-    dag = bag.get_dag("test.t_incremental")
+    dag = bag.dags["test.t_incremental"]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert set(dag.tags) == {"dataloader", "source:postgresql", "strategy:incremental", "target:local"}
     assert [w for w in bag.captured_warnings.values()]  # the bad row is in the parse warnings

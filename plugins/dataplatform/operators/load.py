@@ -170,10 +170,9 @@ class LoadTableOperator(LoadLifecycle, BaseOperator):
         try:
             dbconfig = self.repo.get_dbconfig(row["db_config_key"])
             request = self.request(context, row)
-            engine = local_engine()
-            if self.action == "plan":
-                execute(engine, control_row(row), dbconfig, action="prepare")
-            result = execute(engine, control_row(row), dbconfig, action=self.action, chunk=self.chunk, **request)
+            result = execute(
+                local_engine(), control_row(row), dbconfig, action=self.action, chunk=self.chunk, **request
+            )
             self.finish(context, result.get("summary", {}))
         except BaseException as exc:
             self.failed(context, exc)
