@@ -7,11 +7,13 @@ Each test that needs the control database gets its own database, cloned from a m
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import tempfile
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,3 +111,25 @@ def source_sql(source_url):
             return cur.fetchall() if cur.description else []
 
     return run
+
+
+def airflow_conn_json(url: str, conn_type: str = "postgres") -> str:
+    """An Airflow connection (JSON form, as in AIRFLOW_CONN_*) for a libpq URL."""
+    params = conninfo_to_dict(url)
+    return json.dumps(
+        {
+            "conn_type": conn_type,
+            "host": params.get("host"),
+            "port": int(params["port"]) if params.get("port") else None,
+            "schema": params.get("dbname"),
+            "login": params.get("user"),
+            "password": params.get("password") or None,
+        }
+    )
+
+
+@pytest.fixture
+def control_connection(control_url, monkeypatch):
+    """The test's control database served to Airflow as the connection ``dataloader_control``."""
+    monkeypatch.setenv("AIRFLOW_CONN_DATALOADER_CONTROL", airflow_conn_json(control_url))
+    return control_url

@@ -103,7 +103,7 @@ def test_a_backfill_runs_its_plan_and_chunks_as_databricks_runs(airflow_db, load
     actions = [p["spark_python_task"]["parameters"] for p in submits(databricks)]
     assert [a[a.index("--action") + 1] for a in actions] == ["plan", "chunk", "chunk", "chunk", "finalize"]
     chunks = [json.loads(a[a.index("--chunk") + 1]) for a in actions if "--chunk" in a]
-    assert [(c["lower"], c["upper"]) for c in chunks] == [(None, 6), (6, 11), (11, None)]
+    assert sorted((c["index"], c["lower"], c["upper"]) for c in chunks) == [(0, None, 6), (1, 6, 11), (2, 11, None)]
     row = repo.get("test.orders")
     assert (row["last_status"], row["load_strategy"], row["incremental_value"]) == ("Succeeded", "incremental", "12")
 

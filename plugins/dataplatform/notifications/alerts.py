@@ -29,9 +29,12 @@ class Alert:
     links: dict[str, str] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
-        # "text" first: Slack and Teams webhooks show it as is
+        """The alert as JSON: ``text`` is the whole message (what Slack and Teams webhooks show),
+        the other keys the parts, for receivers that route on them."""
         lines = [f"*{self.title}*", self.text, *(f"{name}: {url}" for name, url in self.links.items())]
-        return {"text": "\n".join(lines), **asdict(self)}
+        fields = asdict(self)
+        fields["detail"] = fields.pop("text")
+        return {**fields, "text": "\n".join(lines)}
 
 
 def webhook_url(target: str) -> str:
