@@ -206,3 +206,27 @@ def test_the_dag_file_parses_the_snapshot_with_zero_import_errors(loader_env, re
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert set(dag.tags) == {"dataloader", "source:postgresql", "strategy:incremental", "target:local"}
     assert [w for w in bag.captured_warnings.values()]  # the bad row is in the parse warnings
+
+
+def test_a_thousand_control_rows_parse_without_errors(loader_env):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.control import snapshot
+    from tests.dags.test_dag_integrity import DAGS
+
+    strategies = {
+        "full": {},
+        "incremental": ORDERS,
+        "append_only": {"incremental_column": "id", "incremental_type": "integer"},
+    }
+    rows = [
+        control_row(f"t{i:04d}", strategy, **settings).as_columns() | {"db_type": "oracle"}
+        for i in range(1000)
+        for strategy, settings in [list(strategies.items())[i % 3]]
+    ]
+    snapshot.write(snapshot.default_path(), rows)
+
+    bag = DagBag(dag_folder=str(DAGS / "dataloader_tables.py"))
+
+    assert bag.import_errors == {}
+    assert len(bag.dags) == 1000
