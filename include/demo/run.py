@@ -1,50 +1,112 @@
-"""The demo: the control database and a source database on an embedded PostgreSQL; every demo table
-loaded with its strategy into Delta tables on the local Spark engine; then a round of source changes and
-a second load; then the control table and the run history."""
+"""The demo: the control database and a source database on an embedded PostgreSQL; the snapshot DAG and
+every demo table's loader DAG run with Airflow (``dag.test()``, in this process) on the local Spark
+engine; then a round of source changes and a second run of every DAG; then the control table and the
+run history."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
+from psycopg.conninfo import conninfo_to_dict
+
 from include.control import migrate
 from include.control.db import CONTROL_DB_URL_ENV
 from include.control.repository import ControlRepository
-from include.dataloader import cli, runner
-from include.dataloader.engine import WAREHOUSE_ENV, local_engine
-from include.dataloader.target import TableName
+from include.dataloader import cli
+from include.dataloader.engine import WAREHOUSE_ENV
 from include.demo import source_data
 from include.local import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
 CONTROL_TABLES = Path(__file__).parent / "control_tables.yaml"
-SUMMARY_COLUMNS = ("inserted", "updated", "deleted", "rows_read", "watermark", "skipped", "duration_seconds")
+SUMMARY_COLUMNS = ("inserted", "updated", "deleted", "rows_read", "watermark", "skipped")
 
 
 def banner(text: str) -> None:
     print(f"\n=== {text} " + "=" * max(0, 74 - len(text)), flush=True)
 
 
-def load_all(repo: ControlRepository, engine, round_name: str) -> None:
+def airflow_connection(url: str) -> str:
+    params = conninfo_to_dict(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": params.get("host"),
+            "schema": params.get("dbname"),
+            "login": params.get("user"),
+        }
+    )
+
+
+def configure_airflow(control_url: str, source_url: str) -> Path:
+    """A private Airflow home under .local/ and the settings the DAGs read, before Airflow is imported."""
+    home = LOCAL / "airflow"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW_CONN_DATALOADER_CONTROL": airflow_connection(control_url),
+            "AIRFLOW_CONN_DEMO_POSTGRES": airflow_connection(source_url),
+            "DATALOADER_SNAPSHOT_PATH": str(LOCAL / "control_snapshot.json"),
+            # dag.test() cannot run a DAG with a deadline (see FACTS.md); the scheduler can
+            "DATALOADER_DEADLINE_ALERTS": "off",
+            "DATALOADER_RETRIES": "0",
+            # check_and_load: a quiet source ends the wait after 10 seconds here (30 minutes by default)
+            "DATALOADER_CHANGE_WAIT_MINUTES": "0.17",
+            "DATALOADER_CHANGE_POLL_SECONDS": "2",
+        }
+    )
+    import sys
+
+    sys.path[:0] = [str(ROOT / "plugins")]
+    from airflow.utils import db
+
+    db.initdb()
+    return home
+
+
+def run_dags(repo: ControlRepository, warehouse: Path, round_name: str) -> None:
+    from dataplatform.factories.loader import loader_dags_from_snapshot
+    from dataplatform.factories.snapshot import build_snapshot_dag
+    from include.dataloader.target import LocalWarehouse, TableName
+    from include.local import spark
+
+    snapshot_run = build_snapshot_dag().test()
+    print(f"dataloader_control_snapshot: {snapshot_run.state}")
+    local = LocalWarehouse(spark.session(), warehouse)
     rows = []
-    for row in repo.list(active_only=True):
-        key = row["control_key"]
-        summary = runner.run(repo, key, f"demo__{round_name}__{key}", engine)
+    for key, dag in loader_dags_from_snapshot().items():
+        run = dag.test()
+        tis = {ti.task_id: ti for ti in run.get_task_instances()}
+        last = tis.get("load") or tis.get("finalize")
+        summary = (last.xcom_pull(task_ids=last.task_id) if last and last.state == "success" else None) or {}
+        row = repo.get(key)
         target = TableName(row["destination_catalog"], row["destination_schema"], row["destination_table_name"])
         rows.append(
             {
-                "control_key": key,
-                "strategy": summary["strategy"],
-                **{k: summary[k] for k in SUMMARY_COLUMNS},
-                "target_rows": engine.warehouse.read(target).count(),
-                "message": summary["message"] or "",
+                "dag_id": key,
+                "run": run.state,
+                "tasks": " ".join(f"{t}:{ti.state}" for t, ti in sorted(tis.items()) if t != "load_chunk")
+                + (
+                    f" load_chunk:{sum(t.task_id == 'load_chunk' for t in run.get_task_instances())}x"
+                    if "load_chunk" in tis
+                    else ""
+                ),
+                **{k: summary.get(k, "") for k in SUMMARY_COLUMNS},
+                "target_rows": local.read(target).count() if local.exists(target) else 0,
             }
         )
-    columns = ("control_key", "strategy", *SUMMARY_COLUMNS, "target_rows", "message")
-    print(cli.format_table(rows, columns))
+    print(cli.format_table(rows, ("dag_id", "run", "tasks", *SUMMARY_COLUMNS, "target_rows")))
 
 
 def main() -> int:
@@ -55,6 +117,8 @@ def main() -> int:
     source_url = postgres.create_database(server.get_uri(), "demo_source", replace=True)
     os.environ[CONTROL_DB_URL_ENV] = control_url
     os.environ["DEMO_SOURCE_URL"] = source_url  # the demo dbconfig names this secret (scope: env)
+    warehouse = Path(os.environ.setdefault(WAREHOUSE_ENV, str(LOCAL / "warehouse")))
+    shutil.rmtree(warehouse / "bronze", ignore_errors=True)  # every demo starts from empty targets
     print(f"control database: {control_url}\nsource database:  {source_url}")
 
     banner("control database schema")
@@ -69,19 +133,19 @@ def main() -> int:
     source_data.create(source_url)
     print("customers, orders, events, daily_metrics, products, transactions")
 
-    warehouse = Path(os.environ.get(WAREHOUSE_ENV) or LOCAL / "warehouse")
-    engine = local_engine(warehouse)
-    shutil.rmtree(warehouse / "bronze", ignore_errors=True)  # every demo starts from empty targets
+    banner("Airflow (embedded metadata database)")
+    home = configure_airflow(control_url, source_url)
+    print(f"AIRFLOW_HOME={home}")
     repo = ControlRepository(control_url, change_source="demo")
 
-    banner("first load of every table (Spark on Sail, Delta)")
-    load_all(repo, engine, "1")
+    banner("first run of every loader DAG (Spark on Sail, Delta)")
+    run_dags(repo, warehouse, "1")
 
-    banner("source changes, then the second load")
+    banner("source changes, then the second run of every loader DAG")
     source_data.change(source_url)
-    load_all(repo, engine, "2")
+    run_dags(repo, warehouse, "2")
 
-    banner("control table after the loads")
+    banner("control table after the runs")
     cli.main(["tables", "list"])
 
     banner("historical_metadata")
@@ -92,7 +156,8 @@ def main() -> int:
     )
 
     banner("where the results are")
-    print(f"Delta tables:      {warehouse / 'bronze' / 'demo'}")
-    print(f"control database:  {control_url}")
-    print(f"PostgreSQL data:   {LOCAL / 'pgdata'} (the server stops when the demo exits)")
+    print(f"Delta tables:       {warehouse / 'bronze' / 'demo'}")
+    print(f"control database:   {control_url}")
+    print(f"Airflow home:       {home} (metadata database, task logs)")
+    print(f"PostgreSQL data:    {LOCAL / 'pgdata'} (the server stops when the demo exits)")
     return 0
