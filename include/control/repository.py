@@ -420,13 +420,19 @@ class ControlRepository:
     def cancel_stuck(self, status: str, older_than: timedelta, reason: str) -> list[Row]:
         """Cancel every row that has been ``status`` for longer than ``older_than``.
 
-        Queued rows are aged from when they were queued, In Progress rows from when their load started.
+        Queued rows are aged from when they were queued, In Progress rows from when their load started,
+        against their own ``max_running_minutes`` when they have one.
         """
-        since = {"Queued": "last_status_date_time", "In Progress": "last_load_date_time"}[status]
-        return self._cancel(
-            sql.SQL("last_status = %(status)s AND {} < now() - %(older_than)s").format(sql.Identifier(since)),
-            {"status": status, "older_than": older_than, "reason": reason},
-        )
+        if status == "Queued":
+            guard = sql.SQL("last_status = 'Queued' AND last_status_date_time < now() - %(older_than)s")
+        elif status == "In Progress":
+            guard = sql.SQL(
+                "last_status = 'In Progress' AND last_load_date_time < now() - "
+                "coalesce(make_interval(mins => max_running_minutes), %(older_than)s)"
+            )
+        else:
+            raise ValueError(f"only Queued or In Progress rows can be stuck, not {status!r}")
+        return self._cancel(guard, {"older_than": older_than, "reason": reason})
 
     def _cancel(self, guard: sql.Composable, params: Mapping[str, Any]) -> list[Row]:
         query = sql.SQL(
@@ -445,6 +451,53 @@ class ControlRepository:
             """
         ).format(guard=guard)
         return self._all(query, params)
+
+    # -- what the monitors look at ---------------------------------------------------------------
+
+    def failed_for_analysis(self, *, max_retries: int, review_marker: str) -> list[Row]:
+        """Failed rows with retries left that no analysis has sent to review yet."""
+        return self._all(
+            """
+            SELECT * FROM table_control
+            WHERE last_status = 'Failed' AND retry_count < %(max)s AND is_active
+              AND coalesce(last_status_message, '') NOT LIKE %(marker)s
+            ORDER BY last_status_date_time, control_key
+            """,
+            {"max": max_retries, "marker": review_marker + "%"},
+        )
+
+    def mark_for_review(self, control_key: str, note: str) -> Row | None:
+        """Failed stays Failed; the note goes in front of the message (once)."""
+        return self._one(
+            """
+            UPDATE table_control SET last_status_message = %(note)s || ' ' || coalesce(last_status_message, '')
+             WHERE control_key = %(key)s AND last_status = 'Failed'
+               AND coalesce(last_status_message, '') NOT LIKE %(like)s
+            RETURNING *
+            """,
+            {"key": control_key, "note": note, "like": note + "%"},
+        )
+
+    def in_flight(self) -> list[Row]:
+        """Rows that say a run holds them: Queued or In Progress."""
+        return self._all(
+            "SELECT * FROM table_control WHERE last_status IN ('Queued', 'In Progress') ORDER BY control_key"
+        )
+
+    def landed_without_staging_model(self) -> list[Row]:
+        return self._all(
+            """
+            SELECT c.*, d.db_type FROM table_control c JOIN table_control_dbconfig d USING (db_config_key)
+            WHERE c.last_status = 'Succeeded' AND NOT c.staging_model_processed
+            ORDER BY c.control_key
+            """
+        )
+
+    def mark_staging_model_processed(self, control_key: str) -> Row | None:
+        return self._one(
+            "UPDATE table_control SET staging_model_processed = true WHERE control_key = %(k)s RETURNING *",
+            {"k": control_key},
+        )
 
     # -- history ----------------------------------------------------------------------------------
 

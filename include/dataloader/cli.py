@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="load one table now on the local engine, recording the lifecycle")
     run.add_argument("control_key")
-    run.add_argument("--run-id", help="default: manual__<UTC time>")
+    run.add_argument("--run-id", help="default: cli__<UTC time>")
     run.add_argument("--warehouse", type=Path, help="local Delta warehouse (default: $DATALOADER_WAREHOUSE)")
     return parser
 
@@ -168,7 +168,7 @@ def _run_load(repo: ControlRepository, args: argparse.Namespace) -> str:
     from include.dataloader import runner
     from include.dataloader.engine import local_engine
 
-    run_id = args.run_id or f"manual__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
+    run_id = args.run_id or f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
     summary = runner.run(repo, args.control_key, run_id, local_engine(args.warehouse))
     return json.dumps(summary, sort_keys=True)
 

@@ -13,23 +13,25 @@ from tests.dataloader.conftest import control_row
 JOB_FILE = "/Workspace/Shared/dataloader/include/dataloader/job.py"
 
 
+def databricks_connection(standin: DatabricksStandIn) -> str:
+    """The Airflow connection (JSON) of the stand-in."""
+    return json.dumps(
+        {
+            "conn_type": "databricks",
+            "host": "127.0.0.1",
+            "port": standin.port,
+            "schema": "http",
+            "password": "dapi-test-token",
+        }
+    )
+
+
 @pytest.fixture
 def databricks(loader_env, source_url, monkeypatch):
     standin = DatabricksStandIn(
         env={"TEST_SOURCE_URL": source_url, "DATALOADER_WAREHOUSE": str(loader_env / "warehouse")}
     ).start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DATABRICKS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "databricks",
-                "host": "127.0.0.1",
-                "port": standin.port,
-                "schema": "http",
-                "password": "dapi-test-token",
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", databricks_connection(standin))
     monkeypatch.setenv("DATALOADER_DATABRICKS_POLL_SECONDS", "1")
     monkeypatch.setenv("DATALOADER_DATABRICKS_CLUSTER", json.dumps({"existing_cluster_id": "0101-loader"}))
     yield standin
