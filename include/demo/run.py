@@ -109,6 +109,70 @@ def run_dags(repo: ControlRepository, warehouse: Path, round_name: str) -> None:
     print(cli.format_table(rows, ("dag_id", "run", "tasks", *SUMMARY_COLUMNS, "target_rows")))
 
 
+class DemoScheduler:
+    """The monitors' view of Airflow for the demo: a triggered DAG runs at once with dag.test()."""
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        from dataplatform.factories.loader import loader_dags_from_snapshot
+
+        run = loader_dags_from_snapshot(only=dag_id)[dag_id].test(run_conf=conf or None)
+        print(f"  {dag_id}: triggered run {run.run_id} -> {run.state}")
+        return run.run_id
+
+    def fail_run(self, dag_id: str, run_id: str) -> bool:
+        return False
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        return None
+
+
+def alert_receiver() -> str:
+    """A webhook on 127.0.0.1 that prints the alerts it receives (the demo's on-call channel)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            alert = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            print(f"  [on-call webhook] {alert['title']}", flush=True)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/oncall"
+
+
+def failure_analysed_and_retried(repo: ControlRepository, source_url: str) -> None:
+    from dataplatform.factories.loader import loader_dags_from_snapshot
+    from dataplatform.notifications.pager import AlertPager
+    from include.control import snapshot
+    from include.dataloader.monitors.analysis import RuleAnalyzer
+    from include.dataloader.monitors.failed import analyze_failed
+
+    repo.update("demo.orders", {"alert_target": alert_receiver()})
+    snapshot.write(snapshot.default_path(), repo.list())  # what the snapshot DAG does every minute
+    os.environ["DEMO_SOURCE_URL"] = "postgresql://postgres@127.0.0.1:9/demo_source"  # nothing listens there
+    run = loader_dags_from_snapshot(only="demo.orders")["demo.orders"].test()
+    row = repo.get("demo.orders")
+    print(f"demo.orders run {run.state}: {row['last_status']}: {row['last_status_message'][:110]}")
+    os.environ["DEMO_SOURCE_URL"] = source_url  # the source is back
+
+    print("dataloader_monitor_failed:")
+    for result in analyze_failed(repo, RuleAnalyzer(), DemoScheduler(), AlertPager(), max_retries=3):
+        print(
+            f"  {result['control_key']}: {result['decision']} ({result['confidence']:.0%}) {result['reason']}; "
+            f"retry {result.get('retry_count')}"
+        )
+    row = repo.get("demo.orders")
+    print(
+        f"demo.orders now: {row['last_status']}, retry_count {row['retry_count']}, watermark {row['incremental_value']}"
+    )
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     banner("embedded PostgreSQL")
@@ -144,6 +208,9 @@ def main() -> int:
     banner("source changes, then the second run of every loader DAG")
     source_data.change(source_url)
     run_dags(repo, warehouse, "2")
+
+    banner("an injected failure, analysed by the failed-load monitor and retried")
+    failure_analysed_and_retried(repo, source_url)
 
     banner("control table after the runs")
     cli.main(["tables", "list"])
