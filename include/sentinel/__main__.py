@@ -1,0 +1,3 @@
+from include.sentinel.cli import main
+
+raise SystemExit(main())

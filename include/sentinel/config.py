@@ -1,0 +1,134 @@
+"""The comparison config (the seeds' YAML), validated with errors that name the table and the field."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DB_TYPES = ("postgresql", "oracle")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Database:
+    """Connection settings; the password comes from ``password_env`` (never required in the file)."""
+
+    db_type: str
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    url_env: str | None = None  # a whole libpq/DSN URL in an environment variable
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
+
+    def url(self) -> str:
+        if self.url_env:
+            try:
+                return os.environ[self.url_env]
+            except KeyError:
+                raise ConfigError(f"set the environment variable {self.url_env} (url_env)") from None
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            "", host=self.host, port=self.port, dbname=self.database, user=self.username, password=self.password()
+        )
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table_name: str
+    primary_key: tuple[str, ...]
+    schema: str | None = None
+    chunk_size: int = 10_000
+    columns: tuple[str, ...] | None = None  # None: every column both sides have
+    exclude_columns: tuple[str, ...] = ()
+    where: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.table_name}" if self.schema else self.table_name
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    source: Database
+    target: Database
+    tables: tuple[TableSpec, ...]
+    max_threads: int = 4
+    output_dir: Path = field(default_factory=lambda: Path("sentinel_output"))
+    timestamp_precision: int = 6  # fractional digits compared
+    float_tolerance: float | None = None
+
+
+def _database(raw: Any, name: str) -> Database:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a mapping with db_type, host, port, database, username")
+    if "password" in raw:
+        raise ConfigError(f"{name}.password: do not put passwords in the file; set password_env to a variable name")
+    db_type = raw.get("db_type", "oracle")
+    if db_type not in DB_TYPES:
+        raise ConfigError(f"{name}.db_type: {db_type!r} is not supported; use one of: {', '.join(DB_TYPES)}")
+    known = {"db_type", "host", "port", "database", "username", "password_env", "url_env"}
+    if unknown := set(raw) - known:
+        raise ConfigError(f"{name}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    return Database(**{**raw, "db_type": db_type})
+
+
+def _table(raw: Any, index: int) -> TableSpec:
+    if not isinstance(raw, dict) or not raw.get("table_name"):
+        raise ConfigError(f"tables[{index}]: table_name is required")
+    label = raw["table_name"]
+    pk = raw.get("primary_key")
+    if isinstance(pk, str):
+        pk = [pk]
+    if not pk:
+        raise ConfigError(f"table {label}: primary_key is required (a column or a list of columns)")
+    chunk = raw.get("chunk_size", 10_000)
+    if not isinstance(chunk, int) or chunk <= 0:
+        raise ConfigError(f"table {label}: chunk_size must be a positive whole number, got {chunk!r}")
+    known = {"table_name", "schema", "primary_key", "chunk_size", "columns", "exclude_columns", "where"}
+    if unknown := set(raw) - known:
+        raise ConfigError(f"table {label}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    return TableSpec(
+        table_name=label,
+        schema=raw.get("schema"),
+        primary_key=tuple(pk),
+        chunk_size=chunk,
+        columns=tuple(raw["columns"]) if raw.get("columns") else None,
+        exclude_columns=tuple(raw.get("exclude_columns") or ()),
+        where=raw.get("where"),
+    )
+
+
+def load_config(path: Path) -> CompareConfig:
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any]) -> CompareConfig:
+    tables = raw.get("tables")
+    if not tables:
+        raise ConfigError("tables: list at least one table to compare")
+    options = raw.get("options") or {}
+    return CompareConfig(
+        source=_database(raw.get("source_database"), "source_database"),
+        target=_database(raw.get("target_database"), "target_database"),
+        tables=tuple(_table(t, i) for i, t in enumerate(tables)),
+        max_threads=int(options.get("max_threads", 4)),
+        output_dir=Path(options.get("output_dir", "sentinel_output")),
+        timestamp_precision=int(options.get("timestamp_precision", 6)),
+        float_tolerance=options.get("float_tolerance"),
+    )

@@ -1,0 +1,1 @@
+"""Per-database SQL of the comparator: canonical row text, hashes, checksums, key ranges, literals."""

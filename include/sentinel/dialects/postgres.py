@@ -1,0 +1,130 @@
+"""PostgreSQL: the canonical row, its hash, chunk checksums, key boundaries, row fetches and literals.
+
+Identifiers are quoted with sqlglot; key values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+NUMERIC = ("numeric", "decimal", "smallint", "integer", "bigint", "real", "double precision")
+Key = tuple[Any, ...]
+
+
+def ident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
+
+
+def table_ref(schema: str | None, table: str) -> str:
+    return f"{ident(schema)}.{ident(table)}" if schema else ident(table)
+
+
+class PostgresSentinel:
+    name = "postgresql"
+
+    def __init__(self, *, timestamp_precision: int = 6):
+        self.timestamp_precision = timestamp_precision
+
+    def columns_sql(self) -> str:
+        return (
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = coalesce(%(schema)s, current_schema()) AND table_name = %(table)s "
+            "ORDER BY ordinal_position"
+        )
+
+    def canonical(self, column: str, data_type: str) -> str:
+        """The column's value as text that compares equal across databases; NULL stays distinct from ''
+        and from the text 'NULL' because every value is length-prefixed and NULL has no length."""
+        col = ident(column)
+        if data_type in NUMERIC:
+            text = f"trim_scale({col}::numeric)::text"
+        elif data_type.startswith("timestamp"):
+            digits = self.timestamp_precision
+            fraction = ".US" if digits >= 6 else ("" if digits == 0 else ".MS")
+            zone = " AT TIME ZONE 'UTC'" if "with time zone" in data_type else ""
+            text = f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS{fraction}')"
+        elif data_type == "date":
+            text = f"to_char({col}, 'YYYY-MM-DD')"
+        elif data_type == "character":
+            text = f"rtrim({col})"  # CHAR padding is not data
+        elif data_type == "bytea":
+            text = f"md5({col})"
+        else:
+            text = f"{col}::text"
+        return f"CASE WHEN {col} IS NULL THEN 'N' ELSE length({text}) || ':' || {text} END"
+
+    def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
+        return "md5(" + " || '|' || ".join(self.canonical(c, t) for c, t in columns) + ")"
+
+    def key_range(self, pk: Sequence[str], lower: Key | None, upper: Key | None) -> tuple[str, dict[str, Any]]:
+        """``lower <= key < upper`` as SQL with bound parameters (row comparison for composite keys)."""
+        keys = "(" + ", ".join(ident(k) for k in pk) + ")"
+        parts, params = [], {}
+        for name, bound, op in (("lo", lower, ">="), ("hi", upper, "<")):
+            if bound is not None:
+                names = [f"{name}{i}" for i in range(len(pk))]
+                parts.append(f"{keys} {op} (" + ", ".join(f"%({n})s" for n in names) + ")")
+                params.update(zip(names, bound, strict=True))
+        return (" AND ".join(parts) or "TRUE"), params
+
+    def boundaries_sql(self, table: str, pk: Sequence[str], where: str | None) -> str:
+        """The first key of every chunk: one ordered scan of the key, no OFFSET."""
+        keys = ", ".join(ident(k) for k in pk)
+        filtered = f" WHERE {where}" if where else ""
+        return (
+            f"SELECT {keys} FROM (SELECT {keys}, row_number() OVER (ORDER BY {keys}) AS rn FROM {table}{filtered}) s "
+            f"WHERE (rn - 1) %% %(chunk)s = 0 ORDER BY {keys}"
+        )
+
+    def checksum_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
+        condition, params = self.key_range(pk, lower, upper)
+        if where:
+            condition = f"({condition}) AND ({where})"
+        return (
+            f"SELECT count(*), coalesce(sum(('x' || substr({self.row_hash(columns)}, 1, 15))::bit(60)::bigint), 0) "
+            f"FROM {table} WHERE {condition}",
+            params,
+        )
+
+    def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
+        condition, params = self.key_range(pk, lower, upper)
+        if where:
+            condition = f"({condition}) AND ({where})"
+        keys = ", ".join(ident(k) for k in pk)
+        return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
+
+    def rows_by_key_sql(self, table: str, select: str, pk: Sequence[str], count: int) -> str:
+        keys = "(" + ", ".join(ident(k) for k in pk) + ")"
+        placeholders = ", ".join("(" + ", ".join(["%s"] * len(pk)) + ")" for _ in range(count))
+        return f"SELECT {select} FROM {table} WHERE {keys} IN ({placeholders})"
+
+    def canonical_rows_sql(self, table: str, columns, pk, count: int) -> str:
+        select = ", ".join([*(ident(k) for k in pk), *(self.canonical(c, t) for c, t in columns)])
+        return self.rows_by_key_sql(table, select, pk, count)
+
+    def raw_rows_sql(self, table: str, columns, pk, count: int) -> str:
+        select = ", ".join([*(ident(k) for k in pk), *(ident(c) for c, _ in columns)])
+        return self.rows_by_key_sql(table, select, pk, count)
+
+    # -- sync SQL -----------------------------------------------------------------------------------
+
+    def literal(self, value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | Decimal | float):
+            return exp.Literal.number(value).sql(dialect="postgres")
+        if isinstance(value, datetime):
+            kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+            return f"CAST({exp.Literal.string(value.isoformat(sep=' ')).sql(dialect='postgres')} AS {kind})"
+        if isinstance(value, date):
+            return f"CAST({exp.Literal.string(value.isoformat()).sql(dialect='postgres')} AS DATE)"
+        if isinstance(value, bytes | memoryview):
+            return f"decode('{bytes(value).hex()}', 'hex')"
+        return exp.Literal.string(str(value)).sql(dialect="postgres")

@@ -1,0 +1,148 @@
+"""One comparison run over the configured tables, with its files under the output folder:
+
+- ``sync_target_<TABLE>_<timestamp>_<id>.sql``: the sync SQL of a table with differences;
+- ``comparison_summary_<TABLE>_<timestamp>.txt``: what was compared and found;
+- ``comparison_report_<timestamp>.csv``: one row per table (counts, chunks, duration, status);
+- ``audit_<session>.jsonl``: COMPARISON_START, each CHUNK, COMPARISON_END, as JSON lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from include.sentinel.compare import TableComparator
+from include.sentinel.config import CompareConfig, ConfigError, Database
+from include.sentinel.dialects.postgres import PostgresSentinel
+from include.sentinel.sync import sync_sql
+from include.sentinel.verify import reverify
+
+log = logging.getLogger(__name__)
+REPORT_FIELDS = (
+    "table",
+    "status",
+    "source_rows",
+    "target_rows",
+    "matching",
+    "missing_in_target",
+    "missing_in_source",
+    "different",
+    "in_flight",
+    "chunks",
+    "chunks_differing",
+    "seconds",
+    "sql_file",
+    "error",
+)
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+    return path
+
+
+def connector(database: Database):
+    if database.db_type != "postgresql":
+        raise ConfigError(f"{database.db_type} comparisons are not built yet: only postgresql runs today")
+    url = database.url()
+    return lambda: psycopg.connect(url)
+
+
+class Audit:
+    def __init__(self, path: Path, session_id: str):
+        self.path, self.session_id = path, session_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def event(self, event: str, **fields: Any) -> None:
+        record = {"time": datetime.now(UTC).isoformat(), "session": self.session_id, "event": event, **fields}
+        with self.path.open("a") as out:
+            out.write(json.dumps(record, default=str) + "\n")
+        log.info("%s %s", event, {k: v for k, v in fields.items() if k != "chunk"})
+
+
+def run_comparison(
+    config: CompareConfig,
+    *,
+    tables: list[str] | None = None,
+    allow_deletes: bool = False,
+    reverify_wait: float = 0,
+    session_id: str | None = None,
+) -> list[dict[str, Any]]:
+    session_id = session_id or str(uuid.uuid4())
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%d_%H%M%S")
+    out = config.output_dir
+    audit = Audit(out / f"audit_{session_id}.jsonl", session_id)
+    source, target = connector(config.source), connector(config.target)
+    rows = []
+    for spec in config.tables:
+        if tables and spec.label not in tables and spec.table_name not in tables:
+            continue
+        run_id = str(uuid.uuid4())
+        audit.event("COMPARISON_START", run_id=run_id, table=spec.label)
+        row: dict[str, Any] = {"table": spec.label}
+        try:
+            comparator = TableComparator(
+                spec,
+                source,
+                target,
+                dialect=PostgresSentinel(timestamp_precision=config.timestamp_precision),
+                max_threads=config.max_threads,
+            )
+            comparison = comparator.compare()
+            for chunk in comparison.chunks:
+                audit.event("CHUNK", run_id=run_id, table=spec.label, chunk=chunk.summary())
+            verified = reverify(comparator, comparison, wait_seconds=reverify_wait)
+            counts = verified.counts()
+            row |= {
+                "status": "completed",
+                "source_rows": sum(c.source_rows for c in comparison.chunks),
+                "target_rows": sum(c.target_rows for c in comparison.chunks),
+                "matching": comparison.matching,
+                "missing_in_target": len(comparison.keys("missing_in_target")),
+                "missing_in_source": len(comparison.keys("missing_in_source")),
+                "different": len(comparison.keys("different")),
+                "in_flight": counts["in_flight"],
+                "chunks": len(comparison.chunks),
+                "chunks_differing": sum(not c.equal for c in comparison.chunks),
+                "seconds": comparison.seconds,
+            }
+            if counts["safe_to_insert"] + counts["valid_update_pks"] + counts["valid_delete_pks"]:
+                name = spec.label.replace(".", "_").upper()
+                sql = sync_sql(
+                    comparator,
+                    comparison,
+                    verified,
+                    session_id=session_id,
+                    generated_at=started,
+                    allow_deletes=allow_deletes,
+                )
+                row["sql_file"] = str(write_atomically(out / f"sync_target_{name}_{stamp}_{run_id[:8]}.sql", sql))
+            write_atomically(
+                out / f"comparison_summary_{spec.label.replace('.', '_').upper()}_{stamp}.txt",
+                "\n".join(f"{k}: {v}" for k, v in row.items()) + "\n",
+            )
+            audit.event("COMPARISON_END", run_id=run_id, table=spec.label, results=row)
+        except Exception as exc:
+            row |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            audit.event("COMPARISON_FAILED", run_id=run_id, table=spec.label, error=row["error"])
+        rows.append(row)
+    report = io.StringIO()
+    writer = csv.DictWriter(report, fieldnames=REPORT_FIELDS)
+    writer.writeheader()
+    writer.writerows({k: r.get(k, "") for k in REPORT_FIELDS} for r in rows)
+    write_atomically(out / f"comparison_report_{stamp}.csv", report.getvalue())
+    return rows

@@ -1,0 +1,42 @@
+"""Re-verification (the seeds' ReVerifier): every differing key is read again from both live databases,
+after an optional wait for replication to catch up. Keys whose state is no longer what the compare saw
+are in flight and left out of the sync SQL."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from include.sentinel.compare import TableComparator, TableComparison
+from include.sentinel.dialects.postgres import Key
+
+
+@dataclass
+class Verified:
+    safe_to_insert: list[Key] = field(default_factory=list)
+    valid_update_pks: list[Key] = field(default_factory=list)
+    valid_delete_pks: list[Key] = field(default_factory=list)
+    in_flight: list[Key] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(keys) for name, keys in vars(self).items()}
+
+
+def reverify(comparator: TableComparator, comparison: TableComparison, *, wait_seconds: float = 0) -> Verified:
+    if wait_seconds:
+        time.sleep(wait_seconds)
+    missing_in_target = comparison.keys("missing_in_target")
+    missing_in_source = comparison.keys("missing_in_source")
+    different = comparison.keys("different")
+    keys = missing_in_target + missing_in_source + different
+    source = comparator.rows(comparator.source, keys, comparison.columns, canonical=True)
+    target = comparator.rows(comparator.target, keys, comparison.columns, canonical=True)
+    verified = Verified()
+    for key in missing_in_target:
+        (verified.safe_to_insert if key in source and key not in target else verified.in_flight).append(key)
+    for key in missing_in_source:
+        (verified.valid_delete_pks if key in target and key not in source else verified.in_flight).append(key)
+    for key in different:
+        still = key in source and key in target and source[key] != target[key]
+        (verified.valid_update_pks if still else verified.in_flight).append(key)
+    return verified

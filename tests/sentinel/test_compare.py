@@ -1,0 +1,172 @@
+"""DB Sentinel on a real PostgreSQL pair (two databases on the test server) with injected drift."""
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from include.sentinel.compare import CompareError, TableComparator
+from include.sentinel.config import ConfigError, TableSpec, parse_config
+from include.sentinel.dialects.postgres import PostgresSentinel
+from include.sentinel.sync import sync_sql
+from include.sentinel.verify import reverify
+from tests.sentinel.conftest import drift
+
+
+def comparator(pair, *, chunk_size=100, pk=("id",), table="accounts", precision=6):
+    spec = TableSpec(table_name=table, primary_key=tuple(pk), chunk_size=chunk_size)
+    return TableComparator(
+        spec,
+        lambda: psycopg.connect(pair.urls["source"]),
+        lambda: psycopg.connect(pair.urls["target"]),
+        dialect=PostgresSentinel(timestamp_precision=precision),
+        max_threads=3,
+    )
+
+
+def test_identical_tables_are_equal_chunk_by_chunk(pair):
+    result = comparator(pair).compare()
+    assert len(result.chunks) == 10
+    assert all(c.equal for c in result.chunks)
+    assert result.matching == 1000
+
+
+def test_drift_is_found_and_classified(pair):
+    drift(pair)
+    c = comparator(pair)
+    result = c.compare()
+
+    assert result.keys("missing_in_target") == [(20,), (999,)]
+    assert result.keys("missing_in_source") == [(5000,)]
+    assert result.keys("different") == [(3,), (6,), (10,), (500,), (700,), (800,), (801,)]
+    # chunks of 100 keys: only those holding a difference were read row by row
+    assert [ch.index for ch in result.chunks if not ch.equal] == [0, 4, 6, 7, 8, 9]
+    assert c.differing_columns([(3,), (10,), (500,), (700,)], result.columns) == {
+        (3,): ["note"],
+        (10,): ["name"],
+        (500,): ["balance"],
+        (700,): ["opened"],
+    }
+
+
+def test_timestamp_precision_is_configurable(pair):
+    pair.sql("target", "UPDATE accounts SET opened = opened + interval '1 microsecond' WHERE id = 700")
+    assert comparator(pair, precision=6).compare().keys("different") == [(700,)]
+    assert comparator(pair, precision=3).compare().keys("different") == []
+
+
+def test_numbers_compare_by_value_not_by_scale(pair):
+    for side, kind in (("source", "numeric(12,2)"), ("target", "numeric(14,4)")):
+        pair.sql(side, f"CREATE TABLE prices (id int PRIMARY KEY, price {kind})")
+        pair.sql(side, "INSERT INTO prices VALUES (1, 10.5), (2, 3)")
+    assert comparator(pair, table="prices").compare().keys("different") == []
+
+
+def test_a_row_changed_during_the_compare_is_left_out_as_in_flight(pair):
+    drift(pair)
+    c = comparator(pair)
+    result = c.compare()
+    pair.sql("target", "UPDATE accounts SET name = 'acct 10' WHERE id = 10")  # replication caught up
+    pair.sql("target", "INSERT INTO accounts SELECT * FROM (VALUES (20, 'acct 20')) v")  # and this one
+
+    verified = reverify(c, result)
+
+    assert verified.in_flight == [(20,), (10,)]
+    assert verified.safe_to_insert == [(999,)]
+    assert (10,) not in verified.valid_update_pks
+
+
+def test_applying_the_sync_sql_makes_the_tables_equal(pair):
+    drift(pair)
+    c = comparator(pair)
+    result = c.compare()
+    sql = sync_sql(
+        c,
+        result,
+        reverify(c, result),
+        session_id="s1",
+        generated_at=datetime(2024, 1, 1, tzinfo=UTC),
+        allow_deletes=True,
+    )
+
+    assert "-- inserts 2, updates 7, deletes 1, left out in flight 0" in sql
+    assert 'UPDATE "accounts" SET "name" = \'changed\'' not in sql
+    assert 'UPDATE "accounts" SET "name" = \'acct 10\' WHERE "id" = 10;' in sql
+    with psycopg.connect(pair.urls["target"]) as conn:
+        conn.execute(sql)
+
+    after = comparator(pair).compare()
+    assert all(ch.equal for ch in after.chunks)
+
+
+def test_deletes_are_commented_out_unless_allowed(pair):
+    drift(pair)
+    c = comparator(pair)
+    result = c.compare()
+    sql = sync_sql(c, result, reverify(c, result), session_id="s1", generated_at=datetime(2024, 1, 1, tzinfo=UTC))
+    assert '-- DELETE FROM "accounts" WHERE "id" = 5000;' in sql
+
+
+def test_composite_and_string_keys(pair):
+    for side in ("source", "target"):
+        pair.sql(side, "CREATE TABLE lines (region text, order_no int, qty int, PRIMARY KEY (region, order_no))")
+        pair.sql(
+            side, "INSERT INTO lines SELECT r, g, g FROM generate_series(1, 50) g, unnest(ARRAY['eu','us','apac']) r"
+        )
+    pair.sql("target", "UPDATE lines SET qty = 0 WHERE region = 'us' AND order_no = 7")
+    pair.sql("target", "DELETE FROM lines WHERE region = 'apac' AND order_no = 50")
+
+    result = comparator(pair, table="lines", pk=("region", "order_no"), chunk_size=40).compare()
+
+    assert len(result.chunks) == 4
+    assert result.keys("different") == [("us", 7)]
+    assert result.keys("missing_in_target") == [("apac", 50)]
+
+
+def test_an_empty_table_and_a_type_mismatch(pair):
+    for side, kind in (("source", "int"), ("target", "text")):
+        pair.sql(side, f"CREATE TABLE empty_t (id int PRIMARY KEY, v {kind})")
+    with pytest.raises(CompareError, match=r"incompatible types for column 'v': integer \(source\) vs text \(target\)"):
+        comparator(pair, table="empty_t").compare()
+    pair.sql("target", "ALTER TABLE empty_t ALTER COLUMN v TYPE int USING v::int")
+    result = comparator(pair, table="empty_t").compare()
+    assert [(ch.source_rows, ch.target_rows, ch.equal) for ch in result.chunks] == [(0, 0, True)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"tables": []}, "tables: list at least one table"),
+        (
+            {
+                "source_database": {"db_type": "mysql"},
+                "target_database": {},
+                "tables": [{"table_name": "t", "primary_key": "id"}],
+            },
+            "source_database.db_type: 'mysql' is not supported",
+        ),
+        (
+            {
+                "source_database": {"password": "x"},
+                "target_database": {},
+                "tables": [{"table_name": "t", "primary_key": "id"}],
+            },
+            "source_database.password: do not put passwords in the file; set password_env",
+        ),
+        (
+            {"source_database": {}, "target_database": {}, "tables": [{"table_name": "T", "chunk_size": 5}]},
+            "table T: primary_key is required",
+        ),
+        (
+            {
+                "source_database": {},
+                "target_database": {},
+                "tables": [{"table_name": "T", "primary_key": "ID", "chunk_size": 0}],
+            },
+            "table T: chunk_size must be a positive whole number",
+        ),
+    ],
+)
+def test_config_errors_name_the_table_and_field(raw, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_config(raw)
