@@ -173,6 +173,29 @@ def failure_analysed_and_retried(repo: ControlRepository, source_url: str) -> No
     )
 
 
+def compare_prod_and_dr(server_url: str) -> Path:
+    from include.demo import sentinel_data
+    from include.sentinel.config import load_config
+    from include.sentinel.run import REPORT_FIELDS, run_comparison
+
+    prod = postgres.create_database(server_url, "sentinel_prod", replace=True)
+    dr = postgres.create_database(server_url, "sentinel_dr", replace=True)
+    os.environ.update({"SENTINEL_PROD_URL": prod, "SENTINEL_DR_URL": dr})
+    sentinel_data.create(prod, dr)
+    config = load_config(Path(__file__).parent / "sentinel_config.yaml")
+    output = ROOT / config.output_dir
+    shutil.rmtree(output, ignore_errors=True)
+    from dataclasses import replace
+
+    rows = run_comparison(replace(config, output_dir=output))
+    print(cli.format_table(rows, [f for f in REPORT_FIELDS if f not in ("error",)]))
+    for row in rows:
+        if row.get("sql_file"):
+            print(f"\n{Path(row['sql_file']).name}:")
+            print("\n".join("  " + line for line in Path(row["sql_file"]).read_text().splitlines()[:12]))
+    return output
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     banner("embedded PostgreSQL")
@@ -222,9 +245,13 @@ def main() -> int:
         )
     )
 
+    banner("DB Sentinel: prod vs DR")
+    sentinel_files = compare_prod_and_dr(server.get_uri())
+
     banner("where the results are")
     print(f"Delta tables:       {warehouse / 'bronze' / 'demo'}")
     print(f"control database:   {control_url}")
     print(f"Airflow home:       {home} (metadata database, task logs)")
+    print(f"Sentinel output:    {sentinel_files} (sync SQL, summaries, CSV report, audit log)")
     print(f"PostgreSQL data:    {LOCAL / 'pgdata'} (the server stops when the demo exits)")
     return 0
