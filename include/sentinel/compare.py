@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -172,13 +172,28 @@ class TableComparator:
         log.info("%s chunk %d: %s", self.spec.label, chunk.index, "equal" if result.equal else "differs")
         return result
 
-    def compare(self, chunks: Sequence[Chunk] | None = None) -> TableComparison:
+    def compare(
+        self,
+        chunks: Sequence[Chunk] | None = None,
+        *,
+        done: dict[int, ChunkResult] | None = None,
+        on_chunk: Callable[[ChunkResult], None] | None = None,
+    ) -> TableComparison:
+        """Compare every chunk (``max_threads`` at a time) except those already ``done``; ``on_chunk`` is
+        called, in this thread, as each one finishes (to checkpoint it)."""
         started = time.monotonic()
         columns = self.columns()
         chunks = self.plan() if chunks is None else chunks
+        results = dict(done or {})
         with ThreadPoolExecutor(self.max_threads) as pool:
-            results = list(pool.map(lambda c: self.compare_chunk(c, columns), chunks))
-        return TableComparison(self.spec, columns, results, round(time.monotonic() - started, 3))
+            futures = [pool.submit(self.compare_chunk, c, columns) for c in chunks if c.index not in results]
+            for future in as_completed(futures):
+                result = future.result()
+                results[result.index] = result
+                if on_chunk:
+                    on_chunk(result)
+        ordered = [results[c.index] for c in chunks]
+        return TableComparison(self.spec, columns, ordered, round(time.monotonic() - started, 3))
 
     # -- rows of the differing keys -----------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import psycopg
 from include.sentinel.compare import TableComparator
 from include.sentinel.config import CompareConfig, ConfigError, Database
 from include.sentinel.dialects.postgres import PostgresSentinel
+from include.sentinel.session import SessionStore, TableProgress
 from include.sentinel.sync import sync_sql
 from include.sentinel.verify import reverify
 
@@ -79,17 +80,31 @@ def run_comparison(
     tables: list[str] | None = None,
     allow_deletes: bool = False,
     reverify_wait: float = 0,
-    session_id: str | None = None,
+    resume: str | None = None,
+    retry_failed: bool = False,
+    config_name: str = "",
 ) -> list[dict[str, Any]]:
-    session_id = session_id or str(uuid.uuid4())
+    """Compare the tables (all, or ``tables``) in a new session, or resume session ``resume``: its
+    completed tables are skipped and, in the others, its checkpointed chunks."""
+    store = SessionStore(config.output_dir)
+    selected = [s for s in config.tables if not tables or s.label in tables or s.table_name in tables]
+    if resume:
+        session = store.load(resume)
+        log.info("Resumed session: %s\n%s", session.session_id, session.summary())
+    else:
+        session = store.new(config_name, [s.label for s in selected])
+        log.info("Created new session: %s", session.session_id)
+    session_id = session.session_id
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%d_%H%M%S")
     out = config.output_dir
     audit = Audit(out / f"audit_{session_id}.jsonl", session_id)
     source, target = connector(config.source), connector(config.target)
     rows = []
-    for spec in config.tables:
-        if tables and spec.label not in tables and spec.table_name not in tables:
+    for spec in selected:
+        progress = session.table_progress.setdefault(spec.label, TableProgress())
+        if progress.status == "completed" or (retry_failed and progress.status != "failed"):
+            log.info("Skipping %s table: %s", progress.status, spec.label)
             continue
         run_id = str(uuid.uuid4())
         audit.event("COMPARISON_START", run_id=run_id, table=spec.label)
@@ -102,9 +117,23 @@ def run_comparison(
                 dialect=PostgresSentinel(timestamp_precision=config.timestamp_precision),
                 max_threads=config.max_threads,
             )
-            comparison = comparator.compare()
-            for chunk in comparison.chunks:
-                audit.event("CHUNK", run_id=run_id, table=spec.label, chunk=chunk.summary())
+            chunks = store.plan(session, spec.label)
+            if chunks is None:
+                chunks = comparator.plan()
+                store.set_plan(session, spec.label, chunks)
+            done = store.chunks_done(session, spec.label)
+            if done:
+                log.info("Found %d existing chunk checkpoints for %s", len(done), spec.label)
+            progress.status, progress.error = "in_progress", None
+
+            def checkpoint(chunk, label=spec.label, progress=progress, run_id=run_id):
+                store.save_chunk(session, label, chunk)
+                progress.completed_chunks += 1
+                store.save(session)
+                audit.event("CHUNK", run_id=run_id, table=label, chunk=chunk.summary())
+
+            progress.completed_chunks = len(done)
+            comparison = comparator.compare(chunks, done=done, on_chunk=checkpoint)
             verified = reverify(comparator, comparison, wait_seconds=reverify_wait)
             counts = verified.counts()
             row |= {
@@ -136,10 +165,20 @@ def run_comparison(
                 "\n".join(f"{k}: {v}" for k, v in row.items()) + "\n",
             )
             audit.event("COMPARISON_END", run_id=run_id, table=spec.label, results=row)
+            progress.status = "completed"
         except Exception as exc:
             row |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            progress.status, progress.error = "failed", row["error"]
             audit.event("COMPARISON_FAILED", run_id=run_id, table=spec.label, error=row["error"])
-        rows.append(row)
+        store.save(session)
+        rows.append(row | {"session": session_id})
+    counts = session.counts()
+    session.status = (
+        "completed"
+        if counts["completed"] == len(session.table_progress)
+        else ("failed" if counts["failed"] else "in_progress")
+    )
+    store.save(session)
     report = io.StringIO()
     writer = csv.DictWriter(report, fieldnames=REPORT_FIELDS)
     writer.writeheader()
