@@ -13,13 +13,22 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import psycopg
-
 from include.sentinel.config import TableSpec
 from include.sentinel.dialects.postgres import Key, PostgresSentinel, table_ref
 
 log = logging.getLogger(__name__)
-Connect = Callable[[], psycopg.Connection]
+Connect = Callable[[], Any]  # a DB-API connection (psycopg, oracledb), used as a context manager
+
+
+def fetch(conn, sql: str, params: Any = None) -> list[tuple]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params if params is not None else {})
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 MAX_KEYS_PER_QUERY = 1000
 
 
@@ -100,9 +109,7 @@ class TableComparator:
         found = []
         for connect in (self.source, self.target):
             with connect() as conn:
-                rows = conn.execute(
-                    self.dialect.columns_sql(), {"schema": self.spec.schema, "table": self.spec.table_name}
-                ).fetchall()
+                rows = fetch(conn, *self.dialect.columns_query(self.spec.schema, self.spec.table_name))
             if not rows:
                 raise CompareError(f"table {self.spec.label}: not found (or no columns visible) on one side")
             found.append(dict(rows))
@@ -126,13 +133,12 @@ class TableComparator:
         """Chunks of ``chunk_size`` source keys; the first is open below and the last open above, so that
         target rows outside the source's key range are compared too."""
         with self.source() as conn:
-            starts = [
-                tuple(r)
-                for r in conn.execute(
-                    self.dialect.boundaries_sql(self.table, self.spec.primary_key, self.spec.where),
-                    {"chunk": self.spec.chunk_size},
-                )
-            ]
+            starts = fetch(
+                conn,
+                *self.dialect.boundaries_query(
+                    self.table, self.spec.primary_key, self.spec.where, self.spec.chunk_size
+                ),
+            )
         bounds: list[Key | None] = [None, *starts[1:], None]
         return [Chunk(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
@@ -142,9 +148,8 @@ class TableComparator:
         """Run a query on both sides at the same time."""
 
         def run(connect):
-            sql, params = build()
             with connect() as conn:
-                return conn.execute(sql, params).fetchall()
+                return fetch(conn, *build())
 
         with ThreadPoolExecutor(2) as pool:
             source, target = pool.map(run, (self.source, self.target))
@@ -200,12 +205,10 @@ class TableComparator:
     def rows(self, connect: Connect, keys: Sequence[Key], columns, *, canonical: bool) -> dict[Key, tuple]:
         """Rows by key (raw values, or the canonical text the hashes are made of), in batches."""
         pk, found = self.spec.primary_key, {}
-        build = self.dialect.canonical_rows_sql if canonical else self.dialect.raw_rows_sql
+        build = self.dialect.canonical_rows_query if canonical else self.dialect.raw_rows_query
         with connect() as conn:
             for start in range(0, len(keys), MAX_KEYS_PER_QUERY):
-                batch = keys[start : start + MAX_KEYS_PER_QUERY]
-                sql = build(self.table, columns, pk, len(batch))
-                for row in conn.execute(sql, [v for key in batch for v in key]):
+                for row in fetch(conn, *build(self.table, columns, pk, keys[start : start + MAX_KEYS_PER_QUERY])):
                     found[tuple(row[: len(pk)])] = tuple(row[len(pk) :])
         return found
 

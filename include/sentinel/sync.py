@@ -4,53 +4,60 @@ DR database is a decision), a COMMIT every ``commit_every`` statements."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from include.sentinel.compare import TableComparator, TableComparison
-from include.sentinel.dialects.postgres import Key, ident
+from include.sentinel.dialects.postgres import Key
 from include.sentinel.verify import Verified
 
 
-def sync_sql(
-    comparator: TableComparator,
-    comparison: TableComparison,
-    verified: Verified,
+@dataclass(frozen=True)
+class SyncPlan:
+    """What to change on the target: full source rows to insert, changed columns to update, keys to delete."""
+
+    table: str  # the quoted table reference
+    label: str
+    primary_key: Sequence[str]
+    columns: Sequence[str]
+    inserts: Mapping[Key, Sequence[Any]]  # key -> values of ``columns``
+    updates: Mapping[Key, Mapping[str, Any]]  # key -> {column: new value}
+    deletes: Sequence[Key]
+    in_flight: int = 0
+
+
+def render(
+    plan: SyncPlan,
+    dialect,
     *,
     session_id: str,
     generated_at: datetime,
     allow_deletes: bool = False,
     commit_every: int = 1000,
 ) -> str:
-    dialect, table, pk = comparator.dialect, comparator.table, comparator.spec.primary_key
-    literal = dialect.literal
-    columns = comparison.columns
-    names = [*pk, *(c for c, _ in columns)]
+    quote, literal = dialect.ident, dialect.literal
 
     def where(key: Key) -> str:
-        return " AND ".join(f"{ident(k)} = {literal(v)}" for k, v in zip(pk, key, strict=True))
+        return " AND ".join(f"{quote(k)} = {literal(v)}" for k, v in zip(plan.primary_key, key, strict=True))
 
-    statements: list[str] = []
-    inserts = comparator.rows(comparator.source, verified.safe_to_insert, columns, canonical=False)
-    for key in verified.safe_to_insert:
-        values = ", ".join(literal(v) for v in (*key, *inserts[key]))
-        statements.append(f"INSERT INTO {table} ({', '.join(ident(n) for n in names)}) VALUES ({values});")
-    changed = comparator.differing_columns(verified.valid_update_pks, columns)
-    updates = comparator.rows(comparator.source, verified.valid_update_pks, columns, canonical=False)
-    positions = {name: i for i, (name, _) in enumerate(columns)}
-    for key in verified.valid_update_pks:
-        sets = ", ".join(f"{ident(c)} = {literal(updates[key][positions[c]])}" for c in changed[key])
-        statements.append(f"UPDATE {table} SET {sets} WHERE {where(key)};")
+    names = ", ".join(quote(n) for n in (*plan.primary_key, *plan.columns))
+    statements = [
+        f"INSERT INTO {plan.table} ({names}) VALUES ({', '.join(literal(v) for v in (*key, *values))});"
+        for key, values in plan.inserts.items()
+    ]
+    for key, changes in plan.updates.items():
+        sets = ", ".join(f"{quote(c)} = {literal(v)}" for c, v in changes.items())
+        statements.append(f"UPDATE {plan.table} SET {sets} WHERE {where(key)};")
     prefix = "" if allow_deletes else "-- "
-    for key in verified.valid_delete_pks:
-        statements.append(f"{prefix}DELETE FROM {table} WHERE {where(key)};")
+    statements += [f"{prefix}DELETE FROM {plan.table} WHERE {where(key)};" for key in plan.deletes]
 
-    counts = verified.counts()
     header = [
-        f"-- DB Sentinel sync SQL for {comparator.spec.label} ({dialect.name})",
+        f"-- DB Sentinel sync SQL for {plan.label} ({dialect.name})",
         f"-- session {session_id}, generated {generated_at.isoformat(timespec='seconds')}",
-        f"-- inserts {counts['safe_to_insert']}, updates {counts['valid_update_pks']}, "
-        f"deletes {counts['valid_delete_pks']}{'' if allow_deletes else ' (commented out: --allow-deletes)'}, "
-        f"left out in flight {counts['in_flight']}",
+        f"-- inserts {len(plan.inserts)}, updates {len(plan.updates)}, deletes {len(plan.deletes)}"
+        f"{'' if allow_deletes else ' (commented out: --allow-deletes)'}, left out in flight {plan.in_flight}",
         "",
     ]
     body: list[str] = []
@@ -58,6 +65,29 @@ def sync_sql(
         body.append(statement)
         if i % commit_every == 0:
             body.append("COMMIT;")
-    if statements and (len(statements) % commit_every):
+    if statements and len(statements) % commit_every:
         body.append("COMMIT;")
     return "\n".join(header + body) + "\n"
+
+
+def plan_sync(comparator: TableComparator, comparison: TableComparison, verified: Verified) -> SyncPlan:
+    """The sync plan of verified differences, with the current source rows."""
+    columns = comparison.columns
+    names = [c for c, _ in columns]
+    inserts = comparator.rows(comparator.source, verified.safe_to_insert, columns, canonical=False)
+    changed = comparator.differing_columns(verified.valid_update_pks, columns)
+    current = comparator.rows(comparator.source, verified.valid_update_pks, columns, canonical=False)
+    return SyncPlan(
+        table=comparator.table,
+        label=comparator.spec.label,
+        primary_key=comparator.spec.primary_key,
+        columns=names,
+        inserts={k: inserts[k] for k in verified.safe_to_insert},
+        updates={k: {c: current[k][names.index(c)] for c in changed[k]} for k in verified.valid_update_pks},
+        deletes=list(verified.valid_delete_pks),
+        in_flight=len(verified.in_flight),
+    )
+
+
+def sync_sql(comparator: TableComparator, comparison: TableComparison, verified: Verified, **options) -> str:
+    return render(plan_sync(comparator, comparison, verified), comparator.dialect, **options)

@@ -26,15 +26,17 @@ def table_ref(schema: str | None, table: str) -> str:
 
 class PostgresSentinel:
     name = "postgresql"
+    ident = staticmethod(ident)
 
     def __init__(self, *, timestamp_precision: int = 6):
         self.timestamp_precision = timestamp_precision
 
-    def columns_sql(self) -> str:
+    def columns_query(self, schema: str | None, table: str) -> tuple[str, dict[str, Any]]:
         return (
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = coalesce(%(schema)s, current_schema()) AND table_name = %(table)s "
-            "ORDER BY ordinal_position"
+            "ORDER BY ordinal_position",
+            {"schema": schema, "table": table},
         )
 
     def canonical(self, column: str, data_type: str) -> str:
@@ -72,13 +74,14 @@ class PostgresSentinel:
                 params.update(zip(names, bound, strict=True))
         return (" AND ".join(parts) or "TRUE"), params
 
-    def boundaries_sql(self, table: str, pk: Sequence[str], where: str | None) -> str:
+    def boundaries_query(self, table: str, pk: Sequence[str], where: str | None, chunk_size: int):
         """The first key of every chunk: one ordered scan of the key, no OFFSET."""
         keys = ", ".join(ident(k) for k in pk)
         filtered = f" WHERE {where}" if where else ""
         return (
             f"SELECT {keys} FROM (SELECT {keys}, row_number() OVER (ORDER BY {keys}) AS rn FROM {table}{filtered}) s "
-            f"WHERE (rn - 1) %% %(chunk)s = 0 ORDER BY {keys}"
+            f"WHERE (rn - 1) %% %(chunk)s = 0 ORDER BY {keys}",
+            {"chunk": chunk_size},
         )
 
     def checksum_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
@@ -98,18 +101,18 @@ class PostgresSentinel:
         keys = ", ".join(ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
 
-    def rows_by_key_sql(self, table: str, select: str, pk: Sequence[str], count: int) -> str:
-        keys = "(" + ", ".join(ident(k) for k in pk) + ")"
-        placeholders = ", ".join("(" + ", ".join(["%s"] * len(pk)) + ")" for _ in range(count))
-        return f"SELECT {select} FROM {table} WHERE {keys} IN ({placeholders})"
+    def rows_by_key_query(self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key]):
+        columns = "(" + ", ".join(ident(k) for k in pk) + ")"
+        placeholders = ", ".join("(" + ", ".join(["%s"] * len(pk)) + ")" for _ in keys)
+        return f"SELECT {select} FROM {table} WHERE {columns} IN ({placeholders})", [v for key in keys for v in key]
 
-    def canonical_rows_sql(self, table: str, columns, pk, count: int) -> str:
+    def canonical_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
         select = ", ".join([*(ident(k) for k in pk), *(self.canonical(c, t) for c, t in columns)])
-        return self.rows_by_key_sql(table, select, pk, count)
+        return self.rows_by_key_query(table, select, pk, keys)
 
-    def raw_rows_sql(self, table: str, columns, pk, count: int) -> str:
+    def raw_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
         select = ", ".join([*(ident(k) for k in pk), *(ident(c) for c, _ in columns)])
-        return self.rows_by_key_sql(table, select, pk, count)
+        return self.rows_by_key_query(table, select, pk, keys)
 
     # -- sync SQL -----------------------------------------------------------------------------------
 
