@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from include.sentinel.config import TableSpec
-from include.sentinel.dialects.postgres import Key, PostgresSentinel, table_ref
+from include.sentinel.dialects.postgres import Key, PostgresSentinel
 
 log = logging.getLogger(__name__)
 Connect = Callable[[], Any]  # a DB-API connection (psycopg, oracledb), used as a context manager
@@ -100,7 +100,7 @@ class TableComparator:
         self.target = target
         self.dialect = dialect or PostgresSentinel()
         self.max_threads = max_threads
-        self.table = table_ref(spec.schema, spec.table_name)
+        self.table = self.dialect.table_ref(spec.schema, spec.table_name)
 
     # -- plan ---------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import psycopg
 
 from include.sentinel.compare import TableComparator
 from include.sentinel.config import CompareConfig, ConfigError, Database
-from include.sentinel.dialects.postgres import PostgresSentinel
+from include.sentinel.dialects import dialect_for
 from include.sentinel.session import SessionStore, TableProgress
 from include.sentinel.sync import sync_sql
 from include.sentinel.verify import reverify
@@ -56,8 +56,12 @@ def write_atomically(path: Path, text: str) -> Path:
 
 
 def connector(database: Database):
-    if database.db_type != "postgresql":
-        raise ConfigError(f"{database.db_type} comparisons are not built yet: only postgresql runs today")
+    """Opens connections to one side: psycopg for PostgreSQL, oracledb (thin mode, no client) for Oracle."""
+    if database.db_type == "oracle":
+        import oracledb
+
+        dsn = f"{database.host}:{database.port or 1521}/{database.database}"
+        return lambda: oracledb.connect(user=database.username, password=database.password(), dsn=dsn)
     url = database.url()
     return lambda: psycopg.connect(url)
 
@@ -99,6 +103,11 @@ def run_comparison(
     stamp = started.strftime("%Y%m%d_%H%M%S")
     out = config.output_dir
     audit = Audit(out / f"audit_{session_id}.jsonl", session_id)
+    if config.source.db_type != config.target.db_type:
+        raise ConfigError(
+            f"source_database is {config.source.db_type} but target_database is {config.target.db_type}: "
+            "both sides must be the same kind of database (the canonical rows are compared within one dialect)"
+        )
     source, target = connector(config.source), connector(config.target)
     rows = []
     for spec in selected:
@@ -114,7 +123,7 @@ def run_comparison(
                 spec,
                 source,
                 target,
-                dialect=PostgresSentinel(timestamp_precision=config.timestamp_precision),
+                dialect=dialect_for(config.source.db_type, timestamp_precision=config.timestamp_precision),
                 max_threads=config.max_threads,
             )
             chunks = store.plan(session, spec.label)

@@ -27,6 +27,7 @@ def table_ref(schema: str | None, table: str) -> str:
 class PostgresSentinel:
     name = "postgresql"
     ident = staticmethod(ident)
+    table_ref = staticmethod(table_ref)
 
     def __init__(self, *, timestamp_precision: int = 6):
         self.timestamp_precision = timestamp_precision

@@ -1,0 +1,141 @@
+"""Oracle: the exact SQL of every query and of a sync file, each parsed by sqlglot as Oracle.
+
+No Oracle server runs here; these pin what would be sent to one.
+"""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlglot
+from sqlglot.errors import ErrorLevel
+
+from include.sentinel.dialects.oracle import OracleSentinel, table_ref
+from include.sentinel.sync import SyncPlan, render
+
+D = OracleSentinel()
+T = table_ref("hr", "employees")
+NAME = """CASE WHEN "FIRST_NAME" IS NULL THEN 'N' ELSE LENGTH("FIRST_NAME") || ':' || "FIRST_NAME" END"""
+SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE LENGTH(TO_CHAR("SALARY", 'TM9')) || ':' || TO_CHAR("SALARY", 'TM9') END"""
+HASH = f"""RAWTOHEX(STANDARD_HASH({NAME} || '|' || {SALARY}, 'MD5'))"""
+COLUMNS = [("first_name", "VARCHAR2"), ("salary", "NUMBER")]
+
+QUERIES = {
+    "columns": (
+        D.columns_query("hr", "employees"),
+        "SELECT column_name, data_type FROM all_tab_columns WHERE owner = :owner AND table_name = :tab ORDER BY column_id",
+        {"owner": "HR", "tab": "EMPLOYEES"},
+    ),
+    "boundaries": (
+        D.boundaries_query(T, ["employee_id"], None, 10000),
+        'SELECT "EMPLOYEE_ID" FROM (SELECT "EMPLOYEE_ID", ROW_NUMBER() OVER (ORDER BY "EMPLOYEE_ID") AS rn '
+        'FROM "HR"."EMPLOYEES") WHERE MOD(rn - 1, :chunk) = 0 ORDER BY "EMPLOYEE_ID"',
+        {"chunk": 10000},
+    ),
+    "checksum": (
+        D.checksum_sql(T, COLUMNS, ["employee_id"], (100,), (200,), None),
+        f"SELECT COUNT(*), NVL(SUM(TO_NUMBER(SUBSTR({HASH}, 1, 15), 'XXXXXXXXXXXXXXX')), 0) "
+        'FROM "HR"."EMPLOYEES" WHERE "EMPLOYEE_ID" >= :lo0 AND "EMPLOYEE_ID" < :hi0',
+        {"lo0": 100, "hi0": 200},
+    ),
+    "checksum_first_chunk_with_filter": (
+        D.checksum_sql(T, COLUMNS, ["employee_id"], None, (100,), "DEPARTMENT_ID = 10"),
+        f"SELECT COUNT(*), NVL(SUM(TO_NUMBER(SUBSTR({HASH}, 1, 15), 'XXXXXXXXXXXXXXX')), 0) "
+        'FROM "HR"."EMPLOYEES" WHERE ("EMPLOYEE_ID" < :hi0) AND (DEPARTMENT_ID = 10)',
+        {"hi0": 100},
+    ),
+    "row_hashes_composite_key": (
+        D.row_hashes_sql(T, COLUMNS, ["region", "order_no"], ("eu", 5), ("us", 1), None),
+        f'SELECT "REGION", "ORDER_NO", {HASH} FROM "HR"."EMPLOYEES" WHERE '
+        '("REGION" > :lo0 OR ("REGION" = :lo0 AND "ORDER_NO" >= :lo1)) AND '
+        '("REGION" < :hi0 OR ("REGION" = :hi0 AND "ORDER_NO" < :hi1))',
+        {"lo0": "eu", "lo1": 5, "hi0": "us", "hi1": 1},
+    ),
+    "rows_by_key": (
+        D.raw_rows_query(T, COLUMNS, ["region", "order_no"], [("eu", 1), ("us", 2)]),
+        'SELECT "REGION", "ORDER_NO", "FIRST_NAME", "SALARY" FROM "HR"."EMPLOYEES" '
+        'WHERE ("REGION", "ORDER_NO") IN ((:k0_0, :k0_1), (:k1_0, :k1_1))',
+        {"k0_0": "eu", "k0_1": 1, "k1_0": "us", "k1_1": 2},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_exact_query(name):
+    (sql, params), expected_sql, expected_params = QUERIES[name]
+    assert sql == expected_sql
+    assert params == expected_params
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_parses_as_oracle(name):
+    (sql, _), _, _ = QUERIES[name]
+    sqlglot.parse_one(sql, read="oracle", error_level=ErrorLevel.RAISE)
+
+
+@pytest.mark.parametrize(
+    ("declared", "expression"),
+    [
+        ("DATE", """TO_CHAR("C", 'YYYY-MM-DD"T"HH24:MI:SS')"""),
+        ("TIMESTAMP(6)", """TO_CHAR("C", 'YYYY-MM-DD"T"HH24:MI:SS.FF6')"""),
+        ("TIMESTAMP(6) WITH TIME ZONE", """TO_CHAR(SYS_EXTRACT_UTC("C"), 'YYYY-MM-DD"T"HH24:MI:SS.FF6')"""),
+        ("CHAR", 'RTRIM("C")'),
+        ("CLOB", 'RAWTOHEX(DBMS_CRYPTO.HASH("C", 2))'),
+        ("RAW", 'RAWTOHEX("C")'),
+        ("BINARY_DOUBLE", """TO_CHAR("C", 'TM9')"""),
+    ],
+)
+def test_canonical_values(declared, expression):
+    assert (
+        D.canonical("c", declared)
+        == f"""CASE WHEN "C" IS NULL THEN 'N' ELSE LENGTH({expression}) || ':' || {expression} END"""
+    )
+
+
+def test_names_written_in_lower_case_are_oracles_upper_case_names():
+    assert (table_ref("hr", "employees"), table_ref("HR", "Mixed Case")) == ('"HR"."EMPLOYEES"', '"HR"."Mixed Case"')
+
+
+def test_the_sync_file():
+    plan = SyncPlan(
+        table=T,
+        label="HR.EMPLOYEES",
+        primary_key=["employee_id"],
+        columns=["first_name", "salary", "hired", "updated"],
+        inserts={(7,): ["O'Brien", Decimal("5000.50"), date(2024, 1, 15), datetime(2024, 1, 15, 10, 30, 0, 123456)]},
+        updates={(8,): {"salary": Decimal("6100"), "first_name": None}},
+        deletes=[(9,)],
+        in_flight=2,
+    )
+    text = render(
+        plan, D, session_id="abc123", generated_at=datetime(2024, 1, 15, 10, 3, 35, tzinfo=UTC), commit_every=2
+    )
+    assert text == (
+        "-- DB Sentinel sync SQL for HR.EMPLOYEES (oracle)\n"
+        "-- session abc123, generated 2024-01-15T10:03:35+00:00\n"
+        "-- inserts 1, updates 1, deletes 1 (commented out: --allow-deletes), left out in flight 2\n"
+        "\n"
+        'INSERT INTO "HR"."EMPLOYEES" ("EMPLOYEE_ID", "FIRST_NAME", "SALARY", "HIRED", "UPDATED") VALUES '
+        "(7, 'O''Brien', 5000.50, TO_DATE('2024-01-15', 'YYYY-MM-DD'), "
+        "TO_TIMESTAMP('2024-01-15 10:30:00.123456', 'YYYY-MM-DD HH24:MI:SS.FF6'));\n"
+        'UPDATE "HR"."EMPLOYEES" SET "SALARY" = 6100, "FIRST_NAME" = NULL WHERE "EMPLOYEE_ID" = 8;\n'
+        "COMMIT;\n"
+        '-- DELETE FROM "HR"."EMPLOYEES" WHERE "EMPLOYEE_ID" = 9;\n'
+        "COMMIT;\n"
+    )
+    for statement in text.splitlines():
+        if statement and not statement.startswith("--") and statement != "COMMIT;":
+            sqlglot.parse_one(statement.rstrip(";"), read="oracle", error_level=ErrorLevel.RAISE)
+
+
+def test_long_text_is_built_from_clob_pieces():
+    literal = D.literal("x" * 2500 + "'" + "y" * 2000)
+    assert literal.startswith("TO_CLOB('xxx") and literal.count("TO_CLOB(") == 5
+    assert "''" in literal  # the quote is escaped inside its piece
+    sqlglot.parse_one(f"SELECT {literal} FROM dual", read="oracle", error_level=ErrorLevel.RAISE)
+
+
+def test_time_zoned_timestamps_keep_their_offset():
+    assert D.literal(datetime(2024, 1, 15, 10, 30, tzinfo=UTC)) == (
+        "TO_TIMESTAMP_TZ('2024-01-15 10:30:00.000000+00:00', 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')"
+    )
