@@ -6,6 +6,7 @@ A table with few differences costs one checksum scan of each side plus the rows 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ def fetch(conn, sql: str, params: Any = None) -> list[tuple]:
 
 
 MAX_KEYS_PER_QUERY = 1000
+SEGMENTS_PER_CHUNK = 32  # a differing chunk is narrowed to its differing segments before rows are read
 
 
 class CompareError(RuntimeError):
@@ -41,6 +43,11 @@ class Chunk:
     index: int
     lower: Key | None  # None: open below
     upper: Key | None  # None: open above
+    segments: tuple[Key, ...] = ()  # keys where the chunk's inner segments start
+
+    def segment_bounds(self) -> list[tuple[Key | None, Key | None]]:
+        bounds = [self.lower, *self.segments, self.upper]
+        return list(itertools.pairwise(bounds))
 
 
 @dataclass
@@ -130,17 +137,25 @@ class TableComparator:
         return columns
 
     def plan(self) -> list[Chunk]:
-        """Chunks of ``chunk_size`` source keys; the first is open below and the last open above, so that
-        target rows outside the source's key range are compared too."""
+        """Chunks of ``chunk_size`` source keys, each cut into segments, from one ordered scan of the keys.
+        The first chunk is open below and the last open above, so that target rows outside the source's
+        key range are compared too."""
+        segmented = len(self.spec.primary_key) == 1 and hasattr(self.dialect, "segment_checksums_sql")
+        # segments per chunk: the largest divisor of chunk_size up to SEGMENTS_PER_CHUNK, so that chunks
+        # keep exactly the configured size
+        size = self.spec.chunk_size
+        per_chunk = max(d for d in range(1, SEGMENTS_PER_CHUNK + 1) if size % d == 0) if segmented else 1
+        step = size // per_chunk
         with self.source() as conn:
             starts = fetch(
-                conn,
-                *self.dialect.boundaries_query(
-                    self.table, self.spec.primary_key, self.spec.where, self.spec.chunk_size
-                ),
+                conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
             )
-        bounds: list[Key | None] = [None, *starts[1:], None]
-        return [Chunk(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+        groups = [starts[i : i + per_chunk] for i in range(0, len(starts), per_chunk)] or [[]]
+        chunks = []
+        for i, group in enumerate(groups):
+            upper = groups[i + 1][0] if i + 1 < len(groups) else None
+            chunks.append(Chunk(i, None if i == 0 else group[0], upper, tuple(group[1:])))
+        return chunks
 
     # -- compare ------------------------------------------------------------------------------------
 
@@ -158,16 +173,33 @@ class TableComparator:
     def compare_chunk(self, chunk: Chunk, columns: list[tuple[str, str]]) -> ChunkResult:
         started = time.monotonic()
         pk, where = self.spec.primary_key, self.spec.where
-        (src,), (tgt,) = self._both(
-            lambda: self.dialect.checksum_sql(self.table, columns, pk, chunk.lower, chunk.upper, where)
-        )
-        result = ChunkResult(chunk.index, src[0], tgt[0], equal=tuple(src) == tuple(tgt))
-        if not result.equal:
-            source_rows, target_rows = self._both(
-                lambda: self.dialect.row_hashes_sql(self.table, columns, pk, chunk.lower, chunk.upper, where)
+        if chunk.segments:
+            source_parts, target_parts = self._both(
+                lambda: self.dialect.segment_checksums_sql(
+                    self.table, columns, pk, chunk.lower, chunk.upper, where, chunk.segments
+                )
             )
-            source_hashes = {tuple(r[:-1]): r[-1] for r in source_rows}
-            target_hashes = {tuple(r[:-1]): r[-1] for r in target_rows}
+            src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+            result = ChunkResult(
+                chunk.index, sum(c for c, _ in src.values()), sum(c for c, _ in tgt.values()), equal=src == tgt
+            )
+            bounds = chunk.segment_bounds()
+            # width_bucket numbers the segment before the first threshold 0
+            differing = [bounds[b] for b in sorted(set(src) | set(tgt)) if src.get(b) != tgt.get(b)]
+        else:
+            (src_total,), (tgt_total,) = self._both(
+                lambda: self.dialect.checksum_sql(self.table, columns, pk, chunk.lower, chunk.upper, where)
+            )
+            result = ChunkResult(chunk.index, src_total[0], tgt_total[0], equal=tuple(src_total) == tuple(tgt_total))
+            differing = [(chunk.lower, chunk.upper)]
+        if not result.equal:
+            source_hashes, target_hashes = {}, {}
+            for lower, upper in differing:
+                source_rows, target_rows = self._both(
+                    lambda lo=lower, hi=upper: self.dialect.row_hashes_sql(self.table, columns, pk, lo, hi, where)
+                )
+                source_hashes.update((tuple(r[:-1]), r[-1]) for r in source_rows)
+                target_hashes.update((tuple(r[:-1]), r[-1]) for r in target_rows)
             result.missing_in_target = sorted(source_hashes.keys() - target_hashes.keys())
             result.missing_in_source = sorted(target_hashes.keys() - source_hashes.keys())
             result.different = sorted(

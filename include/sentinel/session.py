@@ -167,7 +167,7 @@ class SessionStore:
 
     def set_plan(self, session: Session, table: str, chunks: list[Chunk]) -> None:
         progress = session.table_progress[table]
-        progress.chunks = [[_encode(c.lower), _encode(c.upper)] for c in chunks]
+        progress.chunks = [[_encode(c.lower), _encode(c.upper), [_encode(k) for k in c.segments]] for c in chunks]
         progress.total_chunks, progress.status = len(chunks), "in_progress"
         self.save(session)
 
@@ -175,7 +175,10 @@ class SessionStore:
         progress = session.table_progress[table]
         if not progress.chunks:
             return None
-        return [Chunk(i, _key(lo), _key(hi)) for i, (lo, hi) in enumerate(progress.chunks)]
+        return [
+            Chunk(i, _key(lo), _key(hi), tuple(_key(k) for k in segments))
+            for i, (lo, hi, segments) in enumerate(progress.chunks)
+        ]
 
     def save_chunk(self, session: Session, table: str, result: ChunkResult) -> None:
         self._write(self._checkpoint(session.session_id, table, result.index), _encode_result(result))

@@ -170,3 +170,20 @@ def test_an_empty_table_and_a_type_mismatch(pair):
 def test_config_errors_name_the_table_and_field(raw, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_config(raw)
+
+
+def test_a_differing_chunk_reads_rows_only_of_its_differing_segment(pair, monkeypatch):
+    pair.sql("target", "UPDATE accounts SET name = 'changed' WHERE id = 250")
+    c = comparator(pair)  # chunks of 100 keys, 25 segments of 4 keys each
+    read = []
+    real = c.dialect.row_hashes_sql
+
+    def spy(table, columns, pk, lower, upper, where):
+        read.append((lower, upper))
+        return real(table, columns, pk, lower, upper, where)
+
+    monkeypatch.setattr(c.dialect, "row_hashes_sql", spy)
+    result = c.compare()
+
+    assert result.keys("different") == [(250,)]
+    assert read == [((249,), (253,))] * 2  # one segment of 4 keys, on each side

@@ -95,6 +95,20 @@ class PostgresSentinel:
             params,
         )
 
+    def segment_checksums_sql(self, table: str, columns, pk, lower, upper, where, thresholds):
+        """Count and hash sum per segment of a chunk, in one scan: segment i holds the keys from
+        ``thresholds[i-1]`` (the chunk's lower bound for i = 0) up to ``thresholds[i]``. Single-column
+        keys only (width_bucket takes one value)."""
+        condition, params = self.key_range(pk, lower, upper)
+        if where:
+            condition = f"({condition}) AND ({where})"
+        part = f"('x' || substr({self.row_hash(columns)}, 1, 15))::bit(60)::bigint"
+        return (
+            f"SELECT width_bucket({ident(pk[0])}, %(thresholds)s), count(*), sum({part}) FROM {table} "
+            f"WHERE {condition} GROUP BY 1",
+            params | {"thresholds": [t[0] for t in thresholds]},
+        )
+
     def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
         condition, params = self.key_range(pk, lower, upper)
         if where:

@@ -1,0 +1,147 @@
+"""DB Sentinel benchmark: finding the differences between two copies of a table, side by side.
+
+Measured in one run, on two PostgreSQL databases of the same server:
+- this engine (checksums per chunk inside both databases, per-row hashes only for differing chunks);
+- reladiff 0.6.0 with its defaults (hashdiff: checksum bisection pushed into the databases);
+- naive: fetch every row of both tables and hash them in Python (what the seeds' BatchFetcher does);
+- the floor: one checksum scan of each table, both at once (no chunks, no differences located).
+
+    .venv/bin/python bench/sentinel_bench.py [--rows 1000000] [--percent 0.01 1 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+
+from include.local import postgres
+from include.sentinel.compare import TableComparator
+from include.sentinel.config import TableSpec
+from include.sentinel.dialects.postgres import PostgresSentinel
+
+warnings.simplefilter("ignore")
+COLUMNS = [("name", "text"), ("amount", "numeric"), ("updated_at", "timestamp without time zone")]
+
+
+def create(url: str, rows: int) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, name text, amount numeric(12,2), updated_at timestamp)")
+        conn.execute(
+            "INSERT INTO t SELECT g, md5(g::text), g * 1.5, timestamp '2024-01-01' + g * interval '1 second' "
+            "FROM generate_series(1, %s) g",
+            (rows,),
+        )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE t")
+
+
+def drift(url: str, rows: int, percent: float) -> int:
+    every = max(1, round(100 / percent))
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE t SET name = 'x' WHERE id %% %s = 7 %% %s", (every, every))
+    return len(range(7 % every or every, rows + 1, every))
+
+
+def undo(source: str, target: str) -> None:
+    with psycopg.connect(target) as conn:
+        conn.execute("UPDATE t SET name = md5(id::text) WHERE name = 'x'")
+
+
+def ours(source: str, target: str) -> int:
+    spec = TableSpec(table_name="t", primary_key=("id",), chunk_size=10_000)
+    comparator = TableComparator(spec, lambda: psycopg.connect(source), lambda: psycopg.connect(target), max_threads=2)
+    return len(comparator.compare().keys("different"))
+
+
+def reladiff_peer(source: str, target: str) -> int:
+    import reladiff
+
+    os.environ["PGHOST"] = source.split("host=")[1]  # sqeleton drops URI query arguments
+    extra = tuple(name for name, _ in COLUMNS)
+    a = reladiff.connect_to_table(
+        f"postgresql://postgres@/{source.split('/')[3].split('?')[0]}", "t", "id", extra_columns=extra
+    )
+    b = reladiff.connect_to_table(
+        f"postgresql://postgres@/{target.split('/')[3].split('?')[0]}", "t", "id", extra_columns=extra
+    )
+    return len({key for _, key in ((sign, row[0]) for sign, row in reladiff.diff_tables(a, b))})
+
+
+def naive(source: str, target: str) -> int:
+    def hashes(url):
+        with psycopg.connect(url) as conn, conn.cursor(name="all") as cur:
+            cur.itersize = 50_000
+            cur.execute("SELECT id, name, amount, updated_at FROM t")
+            return {row[0]: hashlib.md5(repr(row[1:]).encode()).hexdigest() for row in cur}
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(hashes, (source, target))
+    return sum(1 for k in a if k in b and a[k] != b[k])
+
+
+def floor(source: str, target: str) -> int:
+    sql, params = PostgresSentinel().checksum_sql("t", COLUMNS, ["id"], None, None, None)
+
+    def scan(url):
+        with psycopg.connect(url) as conn:
+            return conn.execute(sql, params).fetchone()
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(scan, (source, target))
+    return int(a != b)
+
+
+def timed(fn, *args) -> tuple[float, int]:
+    start = time.perf_counter()
+    found = fn(*args)
+    return time.perf_counter() - start, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--percent", type=float, nargs="+", default=[0.01])
+    parser.add_argument("--skip", nargs="*", default=[], help="peers to leave out: reladiff naive")
+    args = parser.parse_args()
+
+    server = postgres.start(Path(tempfile.mkdtemp(prefix="sentinel-bench-")) / "pg")
+    source = postgres.create_database(server.get_uri(), "prod")
+    target = postgres.create_database(server.get_uri(), "dr")
+    for url in (source, target):
+        create(url, args.rows)
+    peers = {
+        "this engine": ours,
+        "reladiff (hashdiff defaults)": reladiff_peer,
+        "naive fetch and hash": naive,
+        "floor (one checksum scan each)": floor,
+    }
+    print(f"\n{args.rows:,} rows per side\n")
+    print("| differences | measurement | seconds | differences found |\n|---|---|---|---|")
+    for percent in args.percent:
+        expected = drift(target, args.rows, percent)
+        results = {}
+        for name, fn in peers.items():
+            if any(s in name for s in args.skip):
+                continue
+            seconds, found = timed(fn, source, target)
+            results[name] = seconds
+            print(f"| {percent}% ({expected:,}) | {name} | {seconds:.2f} | {found:,} |", flush=True)
+        if "reladiff (hashdiff defaults)" in results:
+            ratio = results["reladiff (hashdiff defaults)"] / results["this engine"]
+            print(f"| {percent}% | reladiff / this engine | {ratio:.2f}x | |")
+        ratio = results["this engine"] / results["floor (one checksum scan each)"]
+        print(f"| {percent}% | this engine / floor | {ratio:.2f}x | |")
+        undo(source, target)
+    server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
