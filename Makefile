@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean bench-loader
+.PHONY: demo test lint format venv clean bench-loader bench-sentinel
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ lint: $(STAMP)
 bench-loader: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python bench/loader_bench.py --repeat 5
+
+bench-sentinel: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 0.01
+	$(BIN)/python bench/sentinel_bench.py --rows 200000 --percent 0.01 1 10
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -86,6 +87,17 @@ class TableComparison:
         return sum(c.target_rows for c in self.chunks) - differing
 
 
+def _merge_adjacent(ranges: list[tuple[Key | None, Key | None]]) -> list[tuple[Key | None, Key | None]]:
+    """Neighbouring segments read as one range: many differences cost one query, not one per segment."""
+    merged: list[tuple[Key | None, Key | None]] = []
+    for lower, upper in ranges:
+        if merged and merged[-1][1] == lower:
+            merged[-1] = (merged[-1][0], upper)
+        else:
+            merged.append((lower, upper))
+    return merged
+
+
 class TableComparator:
     """Compares one table between two PostgreSQL databases.
 
@@ -108,6 +120,31 @@ class TableComparator:
         self.dialect = dialect or PostgresSentinel()
         self.max_threads = max_threads
         self.table = self.dialect.table_ref(spec.schema, spec.table_name)
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
+        self._other_side: ThreadPoolExecutor | None = None
+
+    def _connection(self, side: str):
+        """This thread's connection to one side, opened once (autocommit: no long transaction on prod)."""
+        conn = getattr(self._local, side, None)
+        if conn is None:
+            conn = (self.source if side == "source" else self.target)()
+            conn.autocommit = True
+            setattr(self._local, side, conn)
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()
+        if self._other_side is not None:
+            self._other_side.shutdown()
+            self._other_side = None
 
     # -- plan ---------------------------------------------------------------------------------------
 
@@ -160,15 +197,13 @@ class TableComparator:
     # -- compare ------------------------------------------------------------------------------------
 
     def _both(self, build) -> tuple[list[tuple], list[tuple]]:
-        """Run a query on both sides at the same time."""
-
-        def run(connect):
-            with connect() as conn:
-                return fetch(conn, *build())
-
-        with ThreadPoolExecutor(2) as pool:
-            source, target = pool.map(run, (self.source, self.target))
-        return source, target
+        """Run a query on both sides at the same time: the target's in a helper thread."""
+        if self._other_side is None:
+            with self._lock:
+                self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
+        target = self._other_side.submit(lambda: fetch(self._connection("target"), *build()))
+        source = fetch(self._connection("source"), *build())
+        return source, target.result()
 
     def compare_chunk(self, chunk: Chunk, columns: list[tuple[str, str]]) -> ChunkResult:
         started = time.monotonic()
@@ -185,7 +220,7 @@ class TableComparator:
             )
             bounds = chunk.segment_bounds()
             # width_bucket numbers the segment before the first threshold 0
-            differing = [bounds[b] for b in sorted(set(src) | set(tgt)) if src.get(b) != tgt.get(b)]
+            differing = _merge_adjacent([bounds[b] for b in sorted(set(src) | set(tgt)) if src.get(b) != tgt.get(b)])
         else:
             (src_total,), (tgt_total,) = self._both(
                 lambda: self.dialect.checksum_sql(self.table, columns, pk, chunk.lower, chunk.upper, where)
@@ -222,13 +257,16 @@ class TableComparator:
         columns = self.columns()
         chunks = self.plan() if chunks is None else chunks
         results = dict(done or {})
-        with ThreadPoolExecutor(self.max_threads) as pool:
-            futures = [pool.submit(self.compare_chunk, c, columns) for c in chunks if c.index not in results]
-            for future in as_completed(futures):
-                result = future.result()
-                results[result.index] = result
-                if on_chunk:
-                    on_chunk(result)
+        try:
+            with ThreadPoolExecutor(self.max_threads) as pool:
+                futures = [pool.submit(self.compare_chunk, c, columns) for c in chunks if c.index not in results]
+                for future in as_completed(futures):
+                    result = future.result()
+                    results[result.index] = result
+                    if on_chunk:
+                        on_chunk(result)
+        finally:
+            self.close()
         ordered = [results[c.index] for c in chunks]
         return TableComparison(self.spec, columns, ordered, round(time.monotonic() - started, 3))
 
