@@ -67,7 +67,6 @@ class CompareConfig:
     max_threads: int = 4
     output_dir: Path = field(default_factory=lambda: Path("sentinel_output"))
     timestamp_precision: int = 6  # fractional digits compared
-    float_tolerance: float | None = None
 
 
 def _database(raw: Any, name: str) -> Database:
@@ -123,6 +122,9 @@ def parse_config(raw: dict[str, Any]) -> CompareConfig:
     if not tables:
         raise ConfigError("tables: list at least one table to compare")
     options = raw.get("options") or {}
+    known = {"max_threads", "output_dir", "timestamp_precision"}
+    if unknown := set(options) - known:
+        raise ConfigError(f"options: unknown fields {sorted(unknown)}; known: {sorted(known)}")
     return CompareConfig(
         source=_database(raw.get("source_database"), "source_database"),
         target=_database(raw.get("target_database"), "target_database"),
@@ -130,5 +132,4 @@ def parse_config(raw: dict[str, Any]) -> CompareConfig:
         max_threads=int(options.get("max_threads", 4)),
         output_dir=Path(options.get("output_dir", "sentinel_output")),
         timestamp_precision=int(options.get("timestamp_precision", 6)),
-        float_tolerance=options.get("float_tolerance"),
     )
