@@ -157,3 +157,11 @@ def webhook():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's own metadata database (SQLite in the test AIRFLOW_HOME), migrated once."""
+    from airflow.utils import db
+
+    db.initdb()

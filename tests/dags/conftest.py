@@ -7,14 +7,6 @@ import pytest
 from tests.conftest import airflow_conn_json
 
 
-@pytest.fixture(scope="session")
-def airflow_db():
-    """Airflow's own metadata database (SQLite in the test AIRFLOW_HOME), migrated once."""
-    from airflow.utils import db
-
-    db.initdb()
-
-
 @pytest.fixture
 def loader_env(control_connection, repo, source_url, tmp_path, monkeypatch):
     """Everything a loader DAG needs: the control DB and the source as Airflow connections, the source's

@@ -1,0 +1,125 @@
+"""The DB Sentinel DAG with dag.test() on the real PostgreSQL pair."""
+
+import json
+import threading
+import time
+
+import psycopg
+import pytest
+import yaml
+
+from include.sentinel.compare import TableComparator
+from tests.conftest import airflow_conn_json
+from tests.sentinel.conftest import drift
+
+DAG_ID = "sentinel_prod_vs_dr"
+
+
+@pytest.fixture
+def sentinel_env(airflow_db, pair, tmp_path, monkeypatch):
+    monkeypatch.setenv("SENTINEL_PROD_URL", pair.urls["source"])
+    monkeypatch.setenv("SENTINEL_DR_URL", pair.urls["target"])
+    monkeypatch.setenv("AIRFLOW_CONN_SENTINEL_DR", airflow_conn_json(pair.urls["target"]))
+    monkeypatch.setenv("SENTINEL_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.setenv("SENTINEL_ARTIFACTS_ROOT", f"file://{tmp_path}/artifacts")
+    monkeypatch.setenv("SENTINEL_RETRY_DELAY_SECONDS", "0")
+
+    def configure(**airflow):
+        (tmp_path / "configs").mkdir(exist_ok=True)
+        (tmp_path / "configs" / "prod_vs_dr.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "source_database": {"db_type": "postgresql", "url_env": "SENTINEL_PROD_URL"},
+                    "target_database": {"db_type": "postgresql", "url_env": "SENTINEL_DR_URL"},
+                    "tables": [{"table_name": "accounts", "primary_key": ["id"], "chunk_size": 250}],
+                    "options": {"max_threads": 1},
+                    "airflow": airflow,
+                }
+            )
+        )
+        from dataplatform.factories.sentinel import sentinel_dags
+
+        return sentinel_dags()[DAG_ID]
+
+    configure.artifacts = tmp_path / "artifacts"
+    return configure
+
+
+def task_states(run):
+    return {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+
+
+def xcoms(run):
+    return {
+        (ti.task_id, ti.map_index): ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+        for ti in run.get_task_instances()
+        if ti.state == "success"
+    }
+
+
+def test_a_clean_comparison(sentinel_env):
+    run = sentinel_env().test()
+
+    assert run.state == "success", task_states(run)
+    [report] = [v for (t, _), v in xcoms(run).items() if t == "report"]
+    assert (report["tables"], report["tables_with_differences"]) == (1, 0)
+    assert not list(sentinel_env.artifacts.rglob("sync_target_*.sql"))
+
+
+def test_drift_gives_sql_a_report_and_an_alert_with_small_xcoms(sentinel_env, pair, webhook):
+    drift(pair)
+    run = sentinel_env(alert_target=webhook.url).test()
+
+    assert run.state == "success", task_states(run)
+    assert [m for (t, m) in task_states(run) if t == "compare_chunks"] == [0, 1, 2, 3]
+    for key, value in xcoms(run).items():
+        assert len(json.dumps(value, default=str)) < 4096, key
+    [sql] = sentinel_env.artifacts.rglob("sync_target_ACCOUNTS_*.sql")
+    assert "-- inserts 2, updates 7, deletes 1" in sql.read_text()
+    [report] = sentinel_env.artifacts.rglob("comparison_report_*.csv")
+    assert "accounts,completed,1000,999" in report.read_text()
+    [alert] = webhook.received
+    assert alert["title"] == f"{DAG_ID}: differences found"
+    assert "accounts: 2 missing on target, 1 extra, 7 different" in alert["detail"]
+
+
+def test_a_failed_chunk_is_retried_and_only_its_chunk_recomputed(sentinel_env, pair, monkeypatch):
+    drift(pair)
+    calls = []
+    real = TableComparator.compare_chunk
+
+    def flaky(self, chunk, columns):
+        calls.append(chunk.index)
+        if chunk.index == 2 and calls.count(2) == 1:
+            raise psycopg.OperationalError("server closed the connection unexpectedly (injected)")
+        return real(self, chunk, columns)
+
+    monkeypatch.setattr(TableComparator, "compare_chunk", flaky)
+    run = sentinel_env().test()
+
+    assert run.state == "success", task_states(run)
+    assert sorted(calls) == [0, 1, 2, 2, 3]
+    [sql] = sentinel_env.artifacts.rglob("sync_target_ACCOUNTS_*.sql")
+    assert "-- inserts 2, updates 7, deletes 1" in sql.read_text()
+
+
+def test_the_catch_up_sensor_defers_until_the_target_has_caught_up(sentinel_env, pair):
+    pair.sql("target", "CREATE TABLE heartbeat (beat timestamptz)")
+    dag = sentinel_env(
+        catch_up={
+            "conn_id": "sentinel_dr",
+            "sql": "SELECT count(*) FROM heartbeat",
+            "max_wait_minutes": 1,
+            "poll_seconds": 0.5,
+        }
+    )
+
+    def beat():
+        time.sleep(2)
+        pair.sql("target", "INSERT INTO heartbeat VALUES (now())")
+
+    threading.Thread(target=beat).start()
+    run = dag.test()
+
+    assert run.state == "success", task_states(run)
+    assert task_states(run)[("wait_for_target", -1)] == "success"
