@@ -188,7 +188,17 @@ def compare_prod_and_dr(server_url: str) -> Path:
     from dataclasses import replace
 
     rows = run_comparison(replace(config, output_dir=output))
+    print("sentinel compare (the CLI's engine):")
     print(cli.format_table(rows, [f for f in REPORT_FIELDS if f not in ("error",)]))
+
+    os.environ["SENTINEL_ARTIFACTS_ROOT"] = f"file://{LOCAL / 'sentinel_airflow'}"
+    shutil.rmtree(LOCAL / "sentinel_airflow", ignore_errors=True)
+    from dataplatform.factories.sentinel import sentinel_dags
+
+    run = sentinel_dags()["sentinel_demo_prod_vs_dr"].test()
+    tasks = sorted({ti.task_id for ti in run.get_task_instances()})
+    report = next(ti for ti in run.get_task_instances() if ti.task_id == "report").xcom_pull(task_ids="report")
+    print(f"\nDAG sentinel_demo_prod_vs_dr: {run.state} ({', '.join(tasks)}): {report}")
     for row in rows:
         if row.get("sql_file"):
             print(f"\n{Path(row['sql_file']).name}:")
@@ -253,5 +263,6 @@ def main() -> int:
     print(f"control database:   {control_url}")
     print(f"Airflow home:       {home} (metadata database, task logs)")
     print(f"Sentinel output:    {sentinel_files} (sync SQL, summaries, CSV report, audit log)")
+    print(f"Sentinel DAG run:   {LOCAL / 'sentinel_airflow'} (plans, chunk results, sync SQL, report)")
     print(f"PostgreSQL data:    {LOCAL / 'pgdata'} (the server stops when the demo exits)")
     return 0
