@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from include.sentinel.dialects.base import SentinelDialect
+
 Key = tuple[Any, ...]
 NUMERIC = ("NUMBER", "FLOAT", "BINARY_FLOAT", "BINARY_DOUBLE", "INTEGER")
 LOBS = ("CLOB", "NCLOB", "BLOB")
@@ -38,7 +40,7 @@ def _string(text: str) -> str:
     return exp.Literal.string(text).sql(dialect="oracle")
 
 
-class OracleSentinel:
+class OracleSentinel(SentinelDialect):
     name = "oracle"
     ident = staticmethod(ident)
     table_ref = staticmethod(table_ref)
@@ -108,19 +110,10 @@ class OracleSentinel:
             {"chunk": chunk_size},
         )
 
-    def _range(self, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
-        condition, params = self.key_range(pk, lower, upper)
-        return (f"({condition}) AND ({where})" if where else condition), params
-
     def checksum_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
         condition, params = self._range(pk, lower, upper, where)
         part = f"TO_NUMBER(SUBSTR({self.row_hash(columns)}, 1, 15), 'XXXXXXXXXXXXXXX')"
         return f"SELECT COUNT(*), NVL(SUM({part}), 0) FROM {table} WHERE {condition}", params
-
-    def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
-        condition, params = self._range(pk, lower, upper, where)
-        keys = ", ".join(ident(k) for k in pk)
-        return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
 
     def rows_by_key_query(self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key]):
         columns = "(" + ", ".join(ident(k) for k in pk) + ")"
@@ -130,14 +123,6 @@ class OracleSentinel:
             binds.append("(" + ", ".join(f":{n}" for n in names) + ")")
             params.update(zip(names, key, strict=True))
         return f"SELECT {select} FROM {table} WHERE {columns} IN ({', '.join(binds)})", params
-
-    def canonical_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
-        select = ", ".join([*(ident(k) for k in pk), *(self.canonical(c, t) for c, t in columns)])
-        return self.rows_by_key_query(table, select, pk, keys)
-
-    def raw_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
-        select = ", ".join([*(ident(k) for k in pk), *(ident(c) for c, _ in columns)])
-        return self.rows_by_key_query(table, select, pk, keys)
 
     # -- sync SQL -------------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from include.sentinel.dialects.base import SentinelDialect
+
 NUMERIC = ("numeric", "decimal", "smallint", "integer", "bigint", "real", "double precision")
 Key = tuple[Any, ...]
 
@@ -24,7 +26,7 @@ def table_ref(schema: str | None, table: str) -> str:
     return f"{ident(schema)}.{ident(table)}" if schema else ident(table)
 
 
-class PostgresSentinel:
+class PostgresSentinel(SentinelDialect):
     name = "postgresql"
     ident = staticmethod(ident)
     table_ref = staticmethod(table_ref)
@@ -86,9 +88,7 @@ class PostgresSentinel:
         )
 
     def checksum_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
-        condition, params = self.key_range(pk, lower, upper)
-        if where:
-            condition = f"({condition}) AND ({where})"
+        condition, params = self._range(pk, lower, upper, where)
         return (
             f"SELECT count(*), coalesce(sum(('x' || substr({self.row_hash(columns)}, 1, 15))::bit(60)::bigint), 0) "
             f"FROM {table} WHERE {condition}",
@@ -99,9 +99,7 @@ class PostgresSentinel:
         """Count and hash sum per segment of a chunk, in one scan: segment i holds the keys from
         ``thresholds[i-1]`` (the chunk's lower bound for i = 0) up to ``thresholds[i]``. Single-column
         keys only (width_bucket takes one value)."""
-        condition, params = self.key_range(pk, lower, upper)
-        if where:
-            condition = f"({condition}) AND ({where})"
+        condition, params = self._range(pk, lower, upper, where)
         part = f"('x' || substr({self.row_hash(columns)}, 1, 15))::bit(60)::bigint"
         return (
             f"SELECT width_bucket({ident(pk[0])}, %(thresholds)s), count(*), sum({part}) FROM {table} "
@@ -109,25 +107,10 @@ class PostgresSentinel:
             params | {"thresholds": [t[0] for t in thresholds]},
         )
 
-    def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
-        condition, params = self.key_range(pk, lower, upper)
-        if where:
-            condition = f"({condition}) AND ({where})"
-        keys = ", ".join(ident(k) for k in pk)
-        return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
-
     def rows_by_key_query(self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key]):
         columns = "(" + ", ".join(ident(k) for k in pk) + ")"
         placeholders = ", ".join("(" + ", ".join(["%s"] * len(pk)) + ")" for _ in keys)
         return f"SELECT {select} FROM {table} WHERE {columns} IN ({placeholders})", [v for key in keys for v in key]
-
-    def canonical_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
-        select = ", ".join([*(ident(k) for k in pk), *(self.canonical(c, t) for c, t in columns)])
-        return self.rows_by_key_query(table, select, pk, keys)
-
-    def raw_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
-        select = ", ".join([*(ident(k) for k in pk), *(ident(c) for c, _ in columns)])
-        return self.rows_by_key_query(table, select, pk, keys)
 
     # -- sync SQL -----------------------------------------------------------------------------------
 

@@ -62,23 +62,25 @@ class AlertNotifier(BaseNotifier):
         self.target = target
         self.alert = alert
 
-    def notify(self, context) -> None:
+    def _delivered_without_http(self) -> bool:
+        """No target (logged), or e-mail: nothing left to POST."""
         if not self.target:
             log.warning("no alert target for %s: %s", self.alert.control_key, self.alert.title)
-            return
+            return True
         if self.target.startswith("mailto:"):
             self._email()
+            return True
+        return False
+
+    def notify(self, context) -> None:
+        if self._delivered_without_http():
             return
         response = httpx.post(webhook_url(self.target), json=self.alert.payload(), timeout=TIMEOUT_SECONDS)
         response.raise_for_status()
         log.info("alert sent for %s: %s", self.alert.control_key, self.alert.title)
 
     async def async_notify(self, context) -> None:
-        if not self.target:
-            log.warning("no alert target for %s: %s", self.alert.control_key, self.alert.title)
-            return
-        if self.target.startswith("mailto:"):
-            self._email()
+        if self._delivered_without_http():
             return
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
             response = await client.post(webhook_url(self.target), json=self.alert.payload())
