@@ -123,3 +123,15 @@ def test_the_catch_up_sensor_defers_until_the_target_has_caught_up(sentinel_env,
 
     assert run.state == "success", task_states(run)
     assert task_states(run)[("wait_for_target", -1)] == "success"
+
+
+def test_sla_minutes_becomes_the_dags_deadline(sentinel_env):
+    dag = sentinel_env(sla_minutes=90, alert_target="https://hooks.example.invalid/x")
+    [alert] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert alert.interval.total_seconds() == 90 * 60
+    assert alert.callback.kwargs == {
+        "control_key": DAG_ID,
+        "dag_id": DAG_ID,
+        "sla_minutes": 90,
+        "alert_target": "https://hooks.example.invalid/x",
+    }

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from airflow.sdk import DAG, ObjectStoragePath, Param, task
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, ObjectStoragePath, Param, task
 
-from dataplatform.notifications.callbacks import TaskFailureAlert
+from dataplatform.notifications.callbacks import TaskFailureAlert, deadline_missed
 
 ROOT = Path(__file__).resolve().parents[3]
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -52,6 +52,22 @@ def sentinel_dags() -> dict[str, DAG]:
 def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
     dag_id = f"sentinel_{path.stem}"
     alert_target = settings.get("alert_target")
+    deadline = None
+    deadlines_on = os.environ.get("DATALOADER_DEADLINE_ALERTS", "on").lower() not in ("off", "false", "0")
+    if settings.get("sla_minutes") and deadlines_on:
+        deadline = DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=timedelta(minutes=float(settings["sla_minutes"])),
+            callback=AsyncCallback(
+                deadline_missed,
+                kwargs={
+                    "control_key": dag_id,
+                    "dag_id": dag_id,
+                    "sla_minutes": settings["sla_minutes"],
+                    "alert_target": alert_target,
+                },
+            ),
+        )
     with DAG(
         dag_id=dag_id,
         schedule=settings.get("schedule"),
@@ -66,6 +82,7 @@ def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
             "on_failure_callback": TaskFailureAlert(subject=dag_id, target=alert_target),
         },
         doc_md=f"Compares the tables of `{path.name}` between its source and target databases (DB Sentinel).",
+        deadline=deadline,
         params={
             "tables": Param([], type="array", description="tables to compare (default: all in the config)"),
             "allow_deletes": Param(False, type="boolean", description="emit DELETEs in the sync SQL uncommented"),
