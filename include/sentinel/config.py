@@ -67,6 +67,7 @@ class CompareConfig:
     max_threads: int = 4
     output_dir: Path = field(default_factory=lambda: Path("sentinel_output"))
     timestamp_precision: int = 6  # fractional digits compared
+    audit_db_url_env: str | None = None  # a variable holding the control database URL: audit there too
 
 
 def _database(raw: Any, name: str) -> Database:
@@ -122,7 +123,7 @@ def parse_config(raw: dict[str, Any]) -> CompareConfig:
     if not tables:
         raise ConfigError("tables: list at least one table to compare")
     options = raw.get("options") or {}
-    known = {"max_threads", "output_dir", "timestamp_precision"}
+    known = {"max_threads", "output_dir", "timestamp_precision", "audit_db_url_env"}
     if unknown := set(options) - known:
         raise ConfigError(f"options: unknown fields {sorted(unknown)}; known: {sorted(known)}")
     return CompareConfig(
@@ -132,4 +133,5 @@ def parse_config(raw: dict[str, Any]) -> CompareConfig:
         max_threads=int(options.get("max_threads", 4)),
         output_dir=Path(options.get("output_dir", "sentinel_output")),
         timestamp_precision=int(options.get("timestamp_precision", 6)),
+        audit_db_url_env=options.get("audit_db_url_env"),
     )

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from include.sentinel.compare import TableComparator
 from include.sentinel.config import CompareConfig, ConfigError, Database
@@ -55,6 +57,17 @@ def write_atomically(path: Path, text: str) -> Path:
     return path
 
 
+def show_progress(table: str, done: int, total: int) -> None:
+    """A progress bar on a terminal; the seeds' log lines otherwise."""
+    if sys.stderr.isatty():
+        filled = int(30 * done / max(total, 1))
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\r{table:<30} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} chunks{end}")
+        sys.stderr.flush()
+    else:
+        log.info("%s: processed chunk %d/%d", table, done, total)
+
+
 def connector(database: Database):
     """Opens connections to one side: psycopg for PostgreSQL, oracledb (thin mode, no client) for Oracle."""
     if database.db_type == "oracle":
@@ -67,15 +80,31 @@ def connector(database: Database):
 
 
 class Audit:
-    def __init__(self, path: Path, session_id: str):
-        self.path, self.session_id = path, session_id
+    """Audit events as JSON lines, and in the control database's ``sentinel_audit`` table when given one."""
+
+    def __init__(self, path: Path, session_id: str, *, db_url: str | None = None):
+        self.path, self.session_id, self.db_url = path, session_id, db_url
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def event(self, event: str, **fields: Any) -> None:
         record = {"time": datetime.now(UTC).isoformat(), "session": self.session_id, "event": event, **fields}
         with self.path.open("a") as out:
             out.write(json.dumps(record, default=str) + "\n")
-        log.info("%s %s", event, {k: v for k, v in fields.items() if k != "chunk"})
+        if self.db_url:
+            with psycopg.connect(self.db_url) as conn:
+                conn.execute(
+                    "INSERT INTO sentinel_audit (session_id, run_id, table_name, event, details) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        self.session_id,
+                        fields.get("run_id"),
+                        fields.get("table"),
+                        event,
+                        Jsonb(json.loads(json.dumps(fields, default=str))),
+                    ),
+                )
+        if event != "CHUNK":
+            log.info("%s %s", event, fields)
 
 
 def run_comparison(
@@ -102,7 +131,10 @@ def run_comparison(
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%d_%H%M%S")
     out = config.output_dir
-    audit = Audit(out / f"audit_{session_id}.jsonl", session_id)
+    audit_db = os.environ.get(config.audit_db_url_env) if config.audit_db_url_env else None
+    if config.audit_db_url_env and not audit_db:
+        raise ConfigError(f"options.audit_db_url_env: set the environment variable {config.audit_db_url_env}")
+    audit = Audit(out / f"audit_{session_id}.jsonl", session_id, db_url=audit_db)
     if config.source.db_type != config.target.db_type:
         raise ConfigError(
             f"source_database is {config.source.db_type} but target_database is {config.target.db_type}: "
@@ -140,6 +172,7 @@ def run_comparison(
                 progress.completed_chunks += 1
                 store.save(session)
                 audit.event("CHUNK", run_id=run_id, table=label, chunk=chunk.summary())
+                show_progress(label, progress.completed_chunks, progress.total_chunks)
 
             progress.completed_chunks = len(done)
             comparison = comparator.compare(chunks, done=done, on_chunk=checkpoint)

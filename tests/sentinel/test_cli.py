@@ -54,3 +54,45 @@ def test_a_bad_config_exits_2_naming_the_field(tmp_path, capsys):
     path.write_text("tables: [{table_name: T}]\nsource_database: {}\ntarget_database: {}\n")
     assert main(["compare", str(path)]) == 2
     assert "table T: primary_key is required" in capsys.readouterr().err
+
+
+def test_audit_events_go_to_the_control_database_when_configured(pair, tmp_path, monkeypatch, control_url, caplog):
+    import logging
+
+    from include.sentinel.config import load_config
+    from include.sentinel.run import run_comparison
+
+    drift(pair)
+    path = write_config(tmp_path, monkeypatch, pair.urls)
+    raw = yaml.safe_load(path.read_text())
+    raw["options"]["audit_db_url_env"] = "SENTINEL_AUDIT_DB"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("SENTINEL_AUDIT_DB", control_url)
+
+    with caplog.at_level(logging.INFO, logger="include.sentinel.run"):
+        [row] = run_comparison(load_config(path))
+
+    import psycopg
+
+    with psycopg.connect(control_url) as conn:
+        events = conn.execute(
+            "SELECT event, table_name, details FROM sentinel_audit WHERE session_id = %s ORDER BY id", (row["session"],)
+        ).fetchall()
+    assert [e[0] for e in events] == ["COMPARISON_START", "CHUNK", "CHUNK", "CHUNK", "CHUNK", "COMPARISON_END"]
+    assert {e[1] for e in events} == {"accounts"}
+    assert events[-1][2]["results"]["different"] == 7
+    assert "accounts: processed chunk 4/4" in caplog.text  # not a terminal: the seeds' log lines
+
+
+def test_an_unset_audit_variable_is_refused(pair, tmp_path, monkeypatch):
+    import pytest
+
+    from include.sentinel.config import ConfigError, load_config
+    from include.sentinel.run import run_comparison
+
+    path = write_config(tmp_path, monkeypatch, pair.urls)
+    raw = yaml.safe_load(path.read_text())
+    raw["options"]["audit_db_url_env"] = "NOT_SET_ANYWHERE"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="set the environment variable NOT_SET_ANYWHERE"):
+        run_comparison(load_config(path))
