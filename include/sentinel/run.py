@@ -23,12 +23,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from include.sentinel.compare import TableComparator
+from include.sentinel.compare import TableComparator, TableComparison
 from include.sentinel.config import CompareConfig, ConfigError, Database
 from include.sentinel.dialects import dialect_for
 from include.sentinel.session import SessionStore, TableProgress
 from include.sentinel.sync import sync_sql
-from include.sentinel.verify import reverify
+from include.sentinel.verify import Verified, reverify
 
 log = logging.getLogger(__name__)
 REPORT_FIELDS = (
@@ -55,6 +55,35 @@ def write_atomically(path: Path, text: str) -> Path:
         tmp.write(text)
     os.replace(tmp.name, path)
     return path
+
+
+def table_summary(comparison: TableComparison, verified: Verified) -> dict[str, Any]:
+    """One table's result: a row of the CSV report, the summary file, the task's XCom."""
+    return {
+        "status": "completed",
+        "source_rows": sum(c.source_rows for c in comparison.chunks),
+        "target_rows": sum(c.target_rows for c in comparison.chunks),
+        "matching": comparison.matching,
+        "missing_in_target": len(comparison.keys("missing_in_target")),
+        "missing_in_source": len(comparison.keys("missing_in_source")),
+        "different": len(comparison.keys("different")),
+        "in_flight": len(verified.in_flight),
+        "chunks": len(comparison.chunks),
+        "chunks_differing": sum(not c.equal for c in comparison.chunks),
+        "seconds": round(comparison.seconds, 3),
+    }
+
+
+def summary_text(row: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in row.items()) + "\n"
+
+
+def report_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS)
+    writer.writeheader()
+    writer.writerows({k: r.get(k, "") for k in REPORT_FIELDS} for r in rows)
+    return out.getvalue()
 
 
 def show_progress(table: str, done: int, total: int) -> None:
@@ -177,21 +206,8 @@ def run_comparison(
             progress.completed_chunks = len(done)
             comparison = comparator.compare(chunks, done=done, on_chunk=checkpoint)
             verified = reverify(comparator, comparison, wait_seconds=reverify_wait)
-            counts = verified.counts()
-            row |= {
-                "status": "completed",
-                "source_rows": sum(c.source_rows for c in comparison.chunks),
-                "target_rows": sum(c.target_rows for c in comparison.chunks),
-                "matching": comparison.matching,
-                "missing_in_target": len(comparison.keys("missing_in_target")),
-                "missing_in_source": len(comparison.keys("missing_in_source")),
-                "different": len(comparison.keys("different")),
-                "in_flight": counts["in_flight"],
-                "chunks": len(comparison.chunks),
-                "chunks_differing": sum(not c.equal for c in comparison.chunks),
-                "seconds": comparison.seconds,
-            }
-            if counts["safe_to_insert"] + counts["valid_update_pks"] + counts["valid_delete_pks"]:
+            row |= table_summary(comparison, verified)
+            if verified.has_changes:
                 name = spec.label.replace(".", "_").upper()
                 sql = sync_sql(
                     comparator,
@@ -204,7 +220,7 @@ def run_comparison(
                 row["sql_file"] = str(write_atomically(out / f"sync_target_{name}_{stamp}_{run_id[:8]}.sql", sql))
             write_atomically(
                 out / f"comparison_summary_{spec.label.replace('.', '_').upper()}_{stamp}.txt",
-                "\n".join(f"{k}: {v}" for k, v in row.items()) + "\n",
+                summary_text(row),
             )
             audit.event("COMPARISON_END", run_id=run_id, table=spec.label, results=row)
             progress.status = "completed"
@@ -221,9 +237,5 @@ def run_comparison(
         else ("failed" if counts["failed"] else "in_progress")
     )
     store.save(session)
-    report = io.StringIO()
-    writer = csv.DictWriter(report, fieldnames=REPORT_FIELDS)
-    writer.writeheader()
-    writer.writerows({k: r.get(k, "") for k in REPORT_FIELDS} for r in rows)
-    write_atomically(out / f"comparison_report_{stamp}.csv", report.getvalue())
+    write_atomically(out / f"comparison_report_{stamp}.csv", report_csv(rows))
     return rows

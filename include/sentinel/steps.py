@@ -13,8 +13,6 @@ again, so re-running a failed batch redoes only its unfinished chunks.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -23,7 +21,7 @@ from typing import Any
 from include.sentinel.compare import Chunk, ChunkResult, TableComparator, TableComparison
 from include.sentinel.config import CompareConfig, TableSpec
 from include.sentinel.dialects import dialect_for
-from include.sentinel.run import REPORT_FIELDS, connector
+from include.sentinel.run import connector, report_csv, summary_text, table_summary
 from include.sentinel.session import _decode_result, _encode, _encode_result, _key
 from include.sentinel.sync import sync_sql
 from include.sentinel.verify import reverify
@@ -128,34 +126,17 @@ def finish_table(
     comparison = TableComparison(spec, [tuple(c) for c in columns], results, sum(r.seconds for r in results))
     comparator = _comparator(config, spec)
     verified = reverify(comparator, comparison, wait_seconds=reverify_wait)
-    counts = verified.counts()
-    summary: dict[str, Any] = {
-        "table": spec.label,
-        "status": "completed",
-        "source_rows": sum(r.source_rows for r in results),
-        "target_rows": sum(r.target_rows for r in results),
-        "matching": comparison.matching,
-        "missing_in_target": len(comparison.keys("missing_in_target")),
-        "missing_in_source": len(comparison.keys("missing_in_source")),
-        "different": len(comparison.keys("different")),
-        "in_flight": counts["in_flight"],
-        "chunks": len(results),
-        "chunks_differing": sum(not r.equal for r in results),
-        "seconds": round(comparison.seconds, 3),
-    }
+    summary: dict[str, Any] = {"table": spec.label, **table_summary(comparison, verified)}
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%d_%H%M%S")
-    if counts["safe_to_insert"] + counts["valid_update_pks"] + counts["valid_delete_pks"]:
+    if verified.has_changes:
         sql = sync_sql(
             comparator, comparison, verified, session_id=run_id, generated_at=now, allow_deletes=allow_deletes
         )
         path = root / f"sync_target_{_slug(spec.label)}_{stamp}_{run_id[-8:]}.sql"
         _write(path, sql)
         summary["sql_file"] = str(path)
-    _write(
-        root / f"comparison_summary_{_slug(spec.label)}_{stamp}.txt",
-        "\n".join(f"{k}: {v}" for k, v in summary.items()) + "\n",
-    )
+    _write(root / f"comparison_summary_{_slug(spec.label)}_{stamp}.txt", summary_text(summary))
     _write(
         root / "verified" / f"{_slug(spec.label)}.json",
         json.dumps({k: [_encode(key) for key in keys] for k, keys in asdict(verified).items()}),
@@ -164,12 +145,8 @@ def finish_table(
 
 
 def write_report(root, summaries: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS)
-    writer.writeheader()
-    writer.writerows({k: s.get(k, "") for k in REPORT_FIELDS} for s in summaries)
     path = root / f"comparison_report_{datetime.now(UTC):%Y%m%d_%H%M%S}.csv"
-    _write(path, out.getvalue())
+    _write(path, report_csv(summaries))
     return str(path)
 
 

@@ -18,6 +18,11 @@ class Verified:
     valid_delete_pks: list[Key] = field(default_factory=list)
     in_flight: list[Key] = field(default_factory=list)
 
+    @property
+    def has_changes(self) -> bool:
+        """Anything for the sync SQL to do."""
+        return bool(self.safe_to_insert or self.valid_update_pks or self.valid_delete_pks)
+
     def counts(self) -> dict[str, int]:
         return {name: len(keys) for name, keys in vars(self).items()}
 

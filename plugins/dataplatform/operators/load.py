@@ -50,16 +50,16 @@ class LoadLifecycle:
         the same run was cleared or retried. Returns the live control row."""
         run_id = context["run_id"]
         url = airflow_run_url(context["dag"].dag_id, run_id)
-        row = self.repo.start(self.control_key, run_id, airflow_run_url=url) or self.repo.resume(
+        claimed = self.repo.start(self.control_key, run_id, airflow_run_url=url) or self.repo.resume(
             self.control_key, run_id
         )
-        if row is None:
+        if claimed is None:
             current = self.repo.require(self.control_key)
             raise AirflowFailException(
                 f"{self.control_key}: not queued for run {run_id}: it is {current['last_status']} for run "
                 f"{current['current_run_id']}. Let that run finish (or cancel it), then clear this task."
             )
-        return row | {"db_type": self.repo.require(self.control_key)["db_type"]}
+        return self.repo.require(self.control_key)  # the claimed row, with its dbconfig's db_type
 
     def request(self, context, row: Mapping[str, Any]) -> dict[str, Any]:
         """The job's inputs for this run: watermark, interval, from the row and the run's params."""
