@@ -6,6 +6,7 @@ A table with few differences costs one checksum scan of each side plus the rows 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -16,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from include.sentinel.config import TableSpec
-from include.sentinel.dialects.postgres import Key, PostgresSentinel
+from include.sentinel.dialects.base import Key, SentinelDialect
+from include.sentinel.dialects.postgres import PostgresSentinel
 
 log = logging.getLogger(__name__)
 Connect = Callable[[], Any]  # a DB-API connection (psycopg, oracledb), used as a context manager
@@ -99,7 +101,7 @@ def _merge_adjacent(ranges: list[tuple[Key | None, Key | None]]) -> list[tuple[K
 
 
 class TableComparator:
-    """Compares one table between two PostgreSQL databases.
+    """Compares one table between two databases of the same kind.
 
     :param source: opens a connection to the source (one per thread).
     :param target: opens a connection to the target.
@@ -111,7 +113,7 @@ class TableComparator:
         source: Connect,
         target: Connect,
         *,
-        dialect: PostgresSentinel | None = None,
+        dialect: SentinelDialect | None = None,
         max_threads: int = 4,
     ):
         self.spec = spec
@@ -125,12 +127,22 @@ class TableComparator:
         self._lock = threading.Lock()
         self._other_side: ThreadPoolExecutor | None = None
 
+    def _open(self, connect: Connect):
+        """A new connection in autocommit (no long transaction on prod), set up for the dialect."""
+        conn = connect()
+        if not callable(getattr(conn, "autocommit", None)):  # pymssql's is a method (set when connecting)
+            conn.autocommit = True
+        for statement in self.dialect.session_setup:
+            cursor = conn.cursor()
+            cursor.execute(statement)
+            cursor.close()
+        return conn
+
     def _connection(self, side: str):
-        """This thread's connection to one side, opened once (autocommit: no long transaction on prod)."""
+        """This thread's connection to one side, opened once."""
         conn = getattr(self._local, side, None)
         if conn is None:
-            conn = (self.source if side == "source" else self.target)()
-            conn.autocommit = True
+            conn = self._open(self.source if side == "source" else self.target)
             setattr(self._local, side, conn)
             with self._lock:
                 self._opened.append(conn)
@@ -149,15 +161,18 @@ class TableComparator:
     # -- plan ---------------------------------------------------------------------------------------
 
     def columns(self) -> list[tuple[str, str]]:
-        """The compared columns: on both sides, minus the keys and the excluded; types must agree."""
+        """The compared columns: on both sides, minus the keys and the excluded; types must agree, and
+        string keys must sort in the same collation on both sides."""
         found = []
-        for connect in (self.source, self.target):
-            with connect() as conn:
+        for side, connect in (("source", self.source), ("target", self.target)):
+            with contextlib.closing(self._open(connect)) as conn:
                 rows = fetch(conn, *self.dialect.columns_query(self.spec.schema, self.spec.table_name))
             if not rows:
-                raise CompareError(f"table {self.spec.label}: not found (or no columns visible) on one side")
-            found.append(dict(rows))
-        source, target = found
+                raise CompareError(f"table {self.spec.label}: not found (or no columns visible) in the {side}")
+            found.append({name: (data_type, collation) for name, data_type, collation in rows})
+        self._check_keys(*found)
+        source = {name: data_type for name, (data_type, _) in found[0].items()}
+        target = {name: data_type for name, (data_type, _) in found[1].items()}
         wanted = self.spec.columns or [c for c in source if c in target]
         columns = []
         for name in wanted:
@@ -173,17 +188,30 @@ class TableComparator:
             columns.append((name, source[name]))
         return columns
 
+    def _check_keys(self, source: dict[str, tuple], target: dict[str, tuple]) -> None:
+        """Chunk ranges are checked in each database's own collation: both must order the keys alike."""
+        for name in self.spec.primary_key:
+            if name not in source or name not in target:
+                side = "source" if name not in source else "target"
+                raise CompareError(f"table {self.spec.label}: primary key column {name!r} not found in the {side}")
+            (_, source_collation), (_, target_collation) = source[name], target[name]
+            if source_collation != target_collation:
+                raise CompareError(
+                    f"table {self.spec.label}: primary key column {name!r} sorts in collation "
+                    f"{source_collation!r} in the source but {target_collation!r} in the target, so key ranges "
+                    "would hold different rows; give the column the same collation on both sides"
+                )
+
     def plan(self) -> list[Chunk]:
         """Chunks of ``chunk_size`` source keys, each cut into segments, from one ordered scan of the keys.
         The first chunk is open below and the last open above, so that target rows outside the source's
         key range are compared too."""
-        segmented = len(self.spec.primary_key) == 1 and hasattr(self.dialect, "segment_checksums_sql")
         # segments per chunk: the largest divisor of chunk_size up to SEGMENTS_PER_CHUNK, so that chunks
         # keep exactly the configured size
         size = self.spec.chunk_size
-        per_chunk = max(d for d in range(1, SEGMENTS_PER_CHUNK + 1) if size % d == 0) if segmented else 1
+        per_chunk = max(d for d in range(1, SEGMENTS_PER_CHUNK + 1) if size % d == 0)
         step = size // per_chunk
-        with self.source() as conn:
+        with contextlib.closing(self._open(self.source)) as conn:
             starts = fetch(
                 conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
             )
@@ -276,7 +304,7 @@ class TableComparator:
         """Rows by key (raw values, or the canonical text the hashes are made of), in batches."""
         pk, found = self.spec.primary_key, {}
         build = self.dialect.canonical_rows_query if canonical else self.dialect.raw_rows_query
-        with connect() as conn:
+        with contextlib.closing(self._open(connect)) as conn:
             for start in range(0, len(keys), MAX_KEYS_PER_QUERY):
                 for row in fetch(conn, *build(self.table, columns, pk, keys[start : start + MAX_KEYS_PER_QUERY])):
                     found[tuple(row[: len(pk)])] = tuple(row[len(pk) :])

@@ -1,6 +1,7 @@
 """Sync SQL in the target's dialect: INSERT the rows missing in the target, UPDATE only the differing
 columns, DELETE the rows missing in the source (commented out unless deletes are allowed: deleting on a
-DR database is a decision), a COMMIT every ``commit_every`` statements."""
+DR database is a decision), a COMMIT every ``commit_every`` statements (in the dialect's terms: SQL Server
+opens each batch with BEGIN TRANSACTION; ClickHouse has no transactions)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from include.sentinel.compare import TableComparator, TableComparison
-from include.sentinel.dialects.postgres import Key
+from include.sentinel.dialects.base import Key
 from include.sentinel.verify import Verified
 
 
@@ -49,9 +50,9 @@ def render(
     ]
     for key, changes in plan.updates.items():
         sets = ", ".join(f"{quote(c)} = {literal(v)}" for c, v in changes.items())
-        statements.append(f"UPDATE {plan.table} SET {sets} WHERE {where(key)};")
+        statements.append(dialect.update_statement(plan.table, sets, where(key)))
     prefix = "" if allow_deletes else "-- "
-    statements += [f"{prefix}DELETE FROM {plan.table} WHERE {where(key)};" for key in plan.deletes]
+    statements += [prefix + dialect.delete_statement(plan.table, where(key)) for key in plan.deletes]
 
     header = [
         f"-- DB Sentinel sync SQL for {plan.label} ({dialect.name})",
@@ -61,12 +62,9 @@ def render(
         "",
     ]
     body: list[str] = []
-    for i, statement in enumerate(statements, 1):
-        body.append(statement)
-        if i % commit_every == 0:
-            body.append("COMMIT;")
-    if statements and len(statements) % commit_every:
-        body.append("COMMIT;")
+    for start in range(0, len(statements), commit_every):
+        batch = statements[start : start + commit_every]
+        body += [s for s in (dialect.begin, *batch, dialect.commit) if s]
     return "\n".join(header + body) + "\n"
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from include.sentinel.compare import TableComparator, TableComparison
-from include.sentinel.dialects.postgres import Key
+from include.sentinel.dialects.base import Key
 
 
 @dataclass

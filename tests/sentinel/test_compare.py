@@ -187,3 +187,54 @@ def test_a_differing_chunk_reads_rows_only_of_its_differing_segment(pair, monkey
 
     assert result.keys("different") == [(250,)]
     assert read == [((249,), (253,))] * 2  # one segment of 4 keys, on each side
+
+
+def test_a_composite_key_chunk_is_narrowed_to_its_differing_segment(pair, monkeypatch):
+    for side in ("source", "target"):
+        pair.sql(side, "CREATE TABLE lines (region text, order_no int, qty int, PRIMARY KEY (region, order_no))")
+        pair.sql(
+            side, "INSERT INTO lines SELECT r, g, g FROM generate_series(1, 50) g, unnest(ARRAY['eu','us','apac']) r"
+        )
+    pair.sql("target", "UPDATE lines SET qty = 0 WHERE region = 'eu' AND order_no = 30")
+    c = comparator(pair, table="lines", pk=("region", "order_no"), chunk_size=40)  # 20 segments of 2 keys
+    read = []
+    real = c.dialect.row_hashes_sql
+    monkeypatch.setattr(
+        c.dialect,
+        "row_hashes_sql",
+        lambda t, cols, pk, lo, hi, w: read.append((lo, hi)) or real(t, cols, pk, lo, hi, w),
+    )
+
+    result = c.compare()
+
+    assert result.keys("different") == [("eu", 30)]
+    # keys sort apac 1..50, eu 1..50, us 1..50: segments start at every other key, so (eu, 29) starts one
+    assert read == [(("eu", 29), ("eu", 31))] * 2  # one segment of 2 keys, on each side
+
+
+def test_string_keys_in_different_collations_are_refused(pair):
+    pair.sql("source", "CREATE TABLE codes (code text PRIMARY KEY, v int)")
+    pair.sql("target", 'CREATE TABLE codes (code text COLLATE "C" PRIMARY KEY, v int)')
+    with pytest.raises(CompareError) as error:
+        comparator(pair, table="codes", pk=("code",)).compare()
+    assert str(error.value) == (
+        "table codes: primary key column 'code' sorts in collation 'C.UTF-8' in the source but 'C' in the "
+        "target, so key ranges would hold different rows; give the column the same collation on both sides"
+    )
+
+
+def test_floats_compare_exactly_or_at_significant_digits(pair):
+    for side, value in (("source", 1.0000001), ("target", 1.0000002)):
+        pair.sql(side, "CREATE TABLE readings (id int PRIMARY KEY, v double precision, w real)")
+        pair.sql(side, "INSERT INTO readings VALUES (1, %s, 2.5), (2, 1e300, NULL), (3, 0, 0)", (value,))
+    pair.sql("target", "UPDATE readings SET v = 1.001e300 WHERE id = 2")
+
+    def different(**options):
+        spec = TableSpec(table_name="readings", primary_key=("id",), chunk_size=10)
+        connect = {side: (lambda u=url: psycopg.connect(u)) for side, url in pair.urls.items()}
+        c = TableComparator(spec, connect["source"], connect["target"], dialect=PostgresSentinel(**options))
+        return c.compare().keys("different")
+
+    assert different() == [(1,), (2,)]
+    assert different(float_digits=6) == [(2,)]  # 1.00000 both sides; 1.00000e+300 vs 1.00100e+300
+    assert different(float_digits=3) == []

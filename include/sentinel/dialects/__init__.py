@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from include.sentinel.dialects.base import SentinelDialect
+from include.sentinel.dialects.clickhouse import ClickHouseSentinel
 from include.sentinel.dialects.oracle import OracleSentinel
 from include.sentinel.dialects.postgres import PostgresSentinel
+from include.sentinel.dialects.snowflake import SnowflakeSentinel
+from include.sentinel.dialects.sqlserver import SqlServerSentinel
 
-DIALECTS = {"postgresql": PostgresSentinel, "oracle": OracleSentinel}
+DIALECTS: dict[str, type[SentinelDialect]] = {
+    d.name: d for d in (OracleSentinel, PostgresSentinel, SqlServerSentinel, SnowflakeSentinel, ClickHouseSentinel)
+}
 
 
-def dialect_for(db_type: str, *, timestamp_precision: int = 6):
+def dialect_for(db_type: str, **options) -> SentinelDialect:
+    """The dialect of ``db_type``; ``options``: timestamp_precision, float_digits."""
     try:
-        return DIALECTS[db_type](timestamp_precision=timestamp_precision)
+        return DIALECTS[db_type](**options)
     except KeyError:
         raise ValueError(f"no sentinel dialect for {db_type!r}; use one of: {', '.join(DIALECTS)}") from None

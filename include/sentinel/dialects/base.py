@@ -1,41 +1,196 @@
-"""What every sentinel dialect builds the same way from its own pieces (quoting, canonical text, key
-ranges, bind style): range filters, per-row hashes, and rows fetched by key."""
+"""What every sentinel dialect builds the same way from its own pieces.
+
+A dialect supplies quoting, the canonical text of a value, the row hash and its number, the bind style and
+its literals; this class assembles them into the comparator's queries: key ranges, chunk boundaries,
+checksums (whole chunk or per segment, in one scan), per-row hashes and rows fetched by key.
+
+Names written in lower case are upper-cased first by the dialects that fold unquoted names to upper case
+(Oracle, Snowflake), then every name is quoted by sqlglot. Values are always bound parameters.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from sqlglot import exp
+
 Key = tuple[Any, ...]
+Params = dict[str, Any]
+FOLDABLE = re.compile(r"[a-z_][a-z0-9_$#]*")
 
 
 class SentinelDialect:
     name: str
+    sqlglot_dialect: str
+    folds_to_upper = False  # unquoted names are stored in upper case
+    row_values = True  # (a, b) >= (x, y) is understood
+    tuple_in = True  # (a, b) IN ((x, y), ...) is understood
+    session_setup: tuple[str, ...] = ()  # run on every new connection
+    begin: str | None = None  # starts a batch of the sync file
+    commit: str | None = "COMMIT;"  # ends one
 
-    @staticmethod
-    def ident(name: str) -> str:
+    def __init__(self, *, timestamp_precision: int = 6, float_digits: int | None = None):
+        self.timestamp_precision = timestamp_precision
+        self.float_digits = float_digits  # floats compared at this many significant digits
+
+    # -- names and binds ------------------------------------------------------------------------
+
+    @classmethod
+    def ident(cls, name: str) -> str:
+        if cls.folds_to_upper and FOLDABLE.fullmatch(name):
+            name = name.upper()
+        return exp.to_identifier(name, quoted=True).sql(dialect=cls.sqlglot_dialect)
+
+    @classmethod
+    def table_ref(cls, schema: str | None, table: str) -> str:
+        return f"{cls.ident(schema)}.{cls.ident(table)}" if schema else cls.ident(table)
+
+    def bind(self, name: str) -> str:
+        return f"%({name})s"
+
+    def string(self, text: str) -> str:
+        return exp.Literal.string(text).sql(dialect=self.sqlglot_dialect)
+
+    # -- the canonical row ----------------------------------------------------------------------
+
+    def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
+        """(name, data type, collation or NULL) of every column, in order."""
         raise NotImplementedError
 
-    def key_range(self, pk: Sequence[str], lower: Key | None, upper: Key | None) -> tuple[str, dict[str, Any]]:
+    def text(self, column: str, data_type: str) -> str:
+        """The canonical text of a non-NULL value of the column."""
         raise NotImplementedError
 
-    def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
-        raise NotImplementedError
+    def length(self, text: str) -> str:
+        return f"LENGTH({text})"
+
+    def concat(self, *parts: str) -> str:
+        return " || ".join(parts)
 
     def canonical(self, column: str, data_type: str) -> str:
+        """The value as text that compares equal across the two databases; NULL stays distinct from ''
+        and from the text 'NULL' because every value is length-prefixed and NULL has no length."""
+        col = self.ident(column)
+        text = self.text(col, data_type)
+        prefixed = self.concat(self.length(text), "':'", text)
+        return f"CASE WHEN {col} IS NULL THEN 'N' ELSE {prefixed} END"
+
+    def row_text(self, columns: Sequence[tuple[str, str]]) -> str:
+        parts = [self.canonical(c, t) for c, t in columns]
+        return self.concat(*[p for i, part in enumerate(parts) for p in ((part,) if i == 0 else ("'|'", part))])
+
+    def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
+        """The row's hash as hex text (per-row comparison)."""
         raise NotImplementedError
 
-    def rows_by_key_query(self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key]):
+    def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
+        """A number from the row's hash, summed into checksums (order does not matter in a sum)."""
         raise NotImplementedError
 
-    def _range(self, pk, lower, upper, where) -> tuple[str, dict[str, Any]]:
+    # -- key ranges -----------------------------------------------------------------------------
+
+    def compare_keys(self, pk: Sequence[str], names: Sequence[str], op: str) -> str:
+        """``(pk) op (binds)`` for op in >=, <: a row comparison, or expanded where the database has none:
+        a > x OR (a = x AND (b op y))."""
+        if self.row_values:
+            keys = "(" + ", ".join(self.ident(k) for k in pk) + ")"
+            return f"{keys} {op} (" + ", ".join(self.bind(n) for n in names) + ")"
+        return self._expanded(pk, names, op)
+
+    def _expanded(self, pk: Sequence[str], names: Sequence[str], op: str) -> str:
+        column, bind = self.ident(pk[0]), self.bind(names[0])
+        if len(pk) == 1:
+            return f"{column} {op} {bind}"
+        strict = ">" if op == ">=" else "<"
+        return f"({column} {strict} {bind} OR ({column} = {bind} AND {self._expanded(pk[1:], names[1:], op)}))"
+
+    def true(self) -> str:
+        return "1 = 1"
+
+    def key_range(self, pk: Sequence[str], lower: Key | None, upper: Key | None) -> tuple[str, Params]:
+        """``lower <= key < upper`` (either bound may be open)."""
+        parts, params = [], {}
+        for prefix, bound, op in (("lo", lower, ">="), ("hi", upper, "<")):
+            if bound is not None:
+                names = [f"{prefix}{i}" for i in range(len(pk))]
+                parts.append(self.compare_keys(pk, names, op))
+                params.update(zip(names, bound, strict=True))
+        return (" AND ".join(parts) or self.true()), params
+
+    def _range(self, pk, lower, upper, where) -> tuple[str, Params]:
         condition, params = self.key_range(pk, lower, upper)
         return (f"({condition}) AND ({where})" if where else condition), params
 
-    def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Any]:
+    def modulo(self, left: str, right: str) -> str:
+        return f"MOD({left}, {right})"
+
+    # -- the comparator's queries ---------------------------------------------------------------
+
+    def boundaries_query(self, table: str, pk: Sequence[str], where: str | None, chunk_size: int):
+        """The first key of every ``chunk_size`` keys: one ordered scan of the key, no OFFSET."""
+        keys = ", ".join(self.ident(k) for k in pk)
+        filtered = f" WHERE {where}" if where else ""
+        return (
+            f"SELECT {keys} FROM (SELECT {keys}, ROW_NUMBER() OVER (ORDER BY {keys}) AS rn FROM {table}{filtered}) s "
+            f"WHERE {self.modulo('rn - 1', self.bind('chunk'))} = 0 ORDER BY {keys}",
+            {"chunk": chunk_size},
+        )
+
+    def checksum_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
+        condition, params = self._range(pk, lower, upper, where)
+        return (
+            f"SELECT COUNT(*), COALESCE(SUM({self.hash_number(columns)}), 0) FROM {table} WHERE {condition}",
+            params,
+        )
+
+    def segment_of(self, pk: Sequence[str], thresholds: Sequence[Key]) -> tuple[str, Params]:
+        """The number of the segment a key falls in: 0 below ``thresholds[0]``, i from ``thresholds[i-1]``
+        up to ``thresholds[i]``. A CASE that halves the thresholds at each level, so a row costs about
+        log2(len(thresholds)) key comparisons."""
+        params: Params = {}
+        for i, threshold in enumerate(thresholds):
+            params.update((f"t{i}_{j}", v) for j, v in enumerate(threshold))
+
+        def bucket(low: int, high: int) -> str:
+            if low == high:
+                return str(low)
+            mid = (low + high) // 2
+            below = self.compare_keys(pk, [f"t{mid}_{j}" for j in range(len(pk))], "<")
+            return f"CASE WHEN {below} THEN {bucket(low, mid)} ELSE {bucket(mid + 1, high)} END"
+
+        return bucket(0, len(thresholds)), params
+
+    def segment_checksums_sql(self, table: str, columns, pk, lower, upper, where, thresholds):
+        """Count and hash sum per segment of a chunk, from one scan of the chunk."""
+        condition, params = self._range(pk, lower, upper, where)
+        segment, segment_params = self.segment_of(pk, thresholds)
+        return (
+            f"SELECT segment, COUNT(*), SUM(h) FROM (SELECT {segment} AS segment, {self.hash_number(columns)} AS h "
+            f"FROM {table} WHERE {condition}) s GROUP BY segment",
+            params | segment_params,
+        )
+
+    def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
         condition, params = self._range(pk, lower, upper, where)
         keys = ", ".join(self.ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
+
+    def rows_by_key_query(self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key]):
+        params: Params = {}
+        for i, key in enumerate(keys):
+            params.update((f"k{i}_{j}", v) for j, v in enumerate(key))
+        binds = [[self.bind(f"k{i}_{j}") for j in range(len(pk))] for i in range(len(keys))]
+        if len(pk) == 1:
+            where = f"{self.ident(pk[0])} IN ({', '.join(b[0] for b in binds)})"
+        elif self.tuple_in:
+            columns = "(" + ", ".join(self.ident(k) for k in pk) + ")"
+            where = f"{columns} IN ({', '.join('(' + ', '.join(b) + ')' for b in binds)})"
+        else:
+            pairs = (" AND ".join(f"{self.ident(k)} = {v}" for k, v in zip(pk, b, strict=True)) for b in binds)
+            where = " OR ".join(f"({p})" for p in pairs)
+        return f"SELECT {select} FROM {table} WHERE {where}", params
 
     def canonical_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
         select = ", ".join([*(self.ident(k) for k in pk), *(self.canonical(c, t) for c, t in columns)])
@@ -44,3 +199,20 @@ class SentinelDialect:
     def raw_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
         select = ", ".join([*(self.ident(k) for k in pk), *(self.ident(c) for c, _ in columns)])
         return self.rows_by_key_query(table, select, pk, keys)
+
+    # -- the sync file --------------------------------------------------------------------------
+
+    def literal(self, value: Any) -> str:
+        raise NotImplementedError
+
+    def update_statement(self, table: str, sets: str, where: str) -> str:
+        return f"UPDATE {table} SET {sets} WHERE {where};"
+
+    def delete_statement(self, table: str, where: str) -> str:
+        return f"DELETE FROM {table} WHERE {where};"
+
+
+def scientific(digits: int) -> str:
+    """A TO_CHAR format of ``digits`` significant digits in scientific notation (PostgreSQL, Oracle,
+    Snowflake): how floats compare within a tolerance."""
+    return "9" + ("." + "9" * (digits - 1) if digits > 1 else "") + "EEEE"

@@ -10,39 +10,51 @@ import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
-from include.sentinel.dialects.oracle import OracleSentinel, table_ref
+from include.sentinel.dialects.oracle import OracleSentinel
 from include.sentinel.sync import SyncPlan, render
 
 D = OracleSentinel()
-T = table_ref("hr", "employees")
+T = D.table_ref("hr", "employees")
 NAME = """CASE WHEN "FIRST_NAME" IS NULL THEN 'N' ELSE LENGTH("FIRST_NAME") || ':' || "FIRST_NAME" END"""
 SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE LENGTH(TO_CHAR("SALARY", 'TM9')) || ':' || TO_CHAR("SALARY", 'TM9') END"""
 HASH = f"""RAWTOHEX(STANDARD_HASH({NAME} || '|' || {SALARY}, 'MD5'))"""
+NUMBER = f"TO_NUMBER(SUBSTR({HASH}, 1, 15), 'XXXXXXXXXXXXXXX')"
 COLUMNS = [("first_name", "VARCHAR2"), ("salary", "NUMBER")]
 
 QUERIES = {
     "columns": (
         D.columns_query("hr", "employees"),
-        "SELECT column_name, data_type FROM all_tab_columns WHERE owner = :owner AND table_name = :tab ORDER BY column_id",
+        "SELECT column_name, data_type, collation FROM all_tab_columns WHERE owner = :owner AND table_name = :tab "
+        "ORDER BY column_id",
         {"owner": "HR", "tab": "EMPLOYEES"},
     ),
     "boundaries": (
         D.boundaries_query(T, ["employee_id"], None, 10000),
         'SELECT "EMPLOYEE_ID" FROM (SELECT "EMPLOYEE_ID", ROW_NUMBER() OVER (ORDER BY "EMPLOYEE_ID") AS rn '
-        'FROM "HR"."EMPLOYEES") WHERE MOD(rn - 1, :chunk) = 0 ORDER BY "EMPLOYEE_ID"',
+        'FROM "HR"."EMPLOYEES") s WHERE MOD(rn - 1, :chunk) = 0 ORDER BY "EMPLOYEE_ID"',
         {"chunk": 10000},
     ),
     "checksum": (
         D.checksum_sql(T, COLUMNS, ["employee_id"], (100,), (200,), None),
-        f"SELECT COUNT(*), NVL(SUM(TO_NUMBER(SUBSTR({HASH}, 1, 15), 'XXXXXXXXXXXXXXX')), 0) "
+        f"SELECT COUNT(*), COALESCE(SUM({NUMBER}), 0) "
         'FROM "HR"."EMPLOYEES" WHERE "EMPLOYEE_ID" >= :lo0 AND "EMPLOYEE_ID" < :hi0',
         {"lo0": 100, "hi0": 200},
     ),
     "checksum_first_chunk_with_filter": (
         D.checksum_sql(T, COLUMNS, ["employee_id"], None, (100,), "DEPARTMENT_ID = 10"),
-        f"SELECT COUNT(*), NVL(SUM(TO_NUMBER(SUBSTR({HASH}, 1, 15), 'XXXXXXXXXXXXXXX')), 0) "
+        f"SELECT COUNT(*), COALESCE(SUM({NUMBER}), 0) "
         'FROM "HR"."EMPLOYEES" WHERE ("EMPLOYEE_ID" < :hi0) AND (DEPARTMENT_ID = 10)',
         {"hi0": 100},
+    ),
+    "segment_checksums_composite_key": (
+        D.segment_checksums_sql(T, COLUMNS, ["region", "order_no"], ("eu", 5), None, None, [("eu", 9), ("fr", 1)]),
+        "SELECT segment, COUNT(*), SUM(h) FROM (SELECT "
+        'CASE WHEN ("REGION" < :t1_0 OR ("REGION" = :t1_0 AND "ORDER_NO" < :t1_1)) THEN '
+        'CASE WHEN ("REGION" < :t0_0 OR ("REGION" = :t0_0 AND "ORDER_NO" < :t0_1)) THEN 0 ELSE 1 END '
+        f"ELSE 2 END AS segment, {NUMBER} AS h "
+        'FROM "HR"."EMPLOYEES" WHERE ("REGION" > :lo0 OR ("REGION" = :lo0 AND "ORDER_NO" >= :lo1))) s '
+        "GROUP BY segment",
+        {"lo0": "eu", "lo1": 5, "t0_0": "eu", "t0_1": 9, "t1_0": "fr", "t1_1": 1},
     ),
     "row_hashes_composite_key": (
         D.row_hashes_sql(T, COLUMNS, ["region", "order_no"], ("eu", 5), ("us", 1), None),
@@ -93,7 +105,19 @@ def test_canonical_values(declared, expression):
 
 
 def test_names_written_in_lower_case_are_oracles_upper_case_names():
-    assert (table_ref("hr", "employees"), table_ref("HR", "Mixed Case")) == ('"HR"."EMPLOYEES"', '"HR"."Mixed Case"')
+    assert (D.table_ref("hr", "employees"), D.table_ref("HR", "Mixed Case")) == (
+        '"HR"."EMPLOYEES"',
+        '"HR"."Mixed Case"',
+    )
+
+
+def test_sessions_compare_and_sort_in_binary_with_a_dot_for_decimals():
+    assert D.session_setup == ("ALTER SESSION SET NLS_SORT = BINARY NLS_COMP = BINARY NLS_NUMERIC_CHARACTERS = '.,'",)
+
+
+def test_floats_within_a_tolerance_compare_at_significant_digits():
+    assert OracleSentinel(float_digits=4).text('"C"', "BINARY_DOUBLE") == """TO_CHAR("C", '9.999EEEE')"""
+    assert OracleSentinel(float_digits=4).text('"C"', "NUMBER") == """TO_CHAR("C", 'TM9')"""
 
 
 def test_the_sync_file():

@@ -1,0 +1,97 @@
+"""ClickHouse: the comparator's queries in ClickHouse's terms, for clickhouse-connect (``%(name)s`` binds,
+formatted on the client).
+
+- Types arrive wrapped (``Nullable(...)``, ``LowCardinality(...)``): the inner type decides the text.
+- Strings compare as bytes (there are no collations), so string keys always agree.
+- Checksums sum the first 64 bits of each row's MD5 as UInt64; the sum wraps modulo 2^64 identically on
+  both sides, which keeps it a checksum.
+- No transactions: the sync file has no COMMIT; updates are mutations (``ALTER TABLE ... UPDATE``, waited
+  for with ``mutations_sync``) and deletes are lightweight ``DELETE FROM``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from include.sentinel.dialects.base import Params, SentinelDialect
+
+WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
+
+
+def inner_type(data_type: str) -> str:
+    while match := WRAPPERS.match(data_type):
+        data_type = match.group(1)
+    return data_type
+
+
+class ClickHouseSentinel(SentinelDialect):
+    name = "clickhouse"
+    sqlglot_dialect = "clickhouse"
+    commit = None
+
+    def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
+        return (
+            "SELECT name, type, NULL FROM system.columns "
+            "WHERE database = coalesce(%(schema)s, currentDatabase()) AND table = %(table)s ORDER BY position",
+            {"schema": schema, "table": table},
+        )
+
+    def text(self, col: str, data_type: str) -> str:
+        kind = inner_type(data_type)
+        if kind.startswith("Float") and self.float_digits:
+            # rounded to significant digits (no printf: a '%' would need escaping only when binds are sent)
+            scale = f"{self.float_digits - 1} - toInt32(floor(log10(abs({col}))))"
+            return f"if({col} = 0 OR NOT isFinite({col}), toString({col}), toString(round({col}, {scale})))"
+        if kind.startswith("DateTime"):
+            digits = self.timestamp_precision
+            value = f"toDateTime64({col}, {digits}, 'UTC')" if digits else f"toDateTime({col}, 'UTC')"
+            return f"replace(toString({value}), ' ', 'T')"
+        if kind.startswith("FixedString"):
+            return f"trimRight(toString({col}), '\\0')"
+        if kind == "String":
+            return col
+        return f"toString({col})"
+
+    def concat(self, *parts: str) -> str:
+        return f"concat({', '.join(parts)})"
+
+    def length(self, text: str) -> str:
+        return f"toString(length({text}))"
+
+    def true(self) -> str:
+        return "1"
+
+    def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
+        return f"hex(MD5({self.row_text(columns)}))"
+
+    def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
+        return f"reinterpretAsUInt64(MD5({self.row_text(columns)}))"
+
+    def modulo(self, left: str, right: str) -> str:
+        return f"modulo({left}, {right})"
+
+    def update_statement(self, table: str, sets: str, where: str) -> str:
+        return f"ALTER TABLE {table} UPDATE {sets} WHERE {where} SETTINGS mutations_sync = 2;"
+
+    def literal(self, value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | Decimal | float):
+            return exp.Literal.number(value).sql(dialect="clickhouse")
+        if isinstance(value, datetime):
+            utc = value.astimezone(UTC) if value.tzinfo else value
+            text = self.string(utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"))
+            return f"toDateTime64({text}, 6, 'UTC')"
+        if isinstance(value, date):
+            return f"toDate({self.string(value.isoformat())})"
+        if isinstance(value, bytes | memoryview):
+            return f"unhex('{bytes(value).hex().upper()}')"
+        return self.string(str(value))

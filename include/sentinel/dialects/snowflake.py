@@ -1,0 +1,86 @@
+"""Snowflake: the comparator's queries in Snowflake's terms, for snowflake-connector-python
+(``%(name)s`` binds, formatted on the client).
+
+- Unquoted names are stored in upper case, as in Oracle.
+- The row hash is MD5 as hex; checksums sum ``MD5_NUMBER_UPPER64`` (the first 64 bits as a number) into
+  NUMBER(38), which cannot overflow.
+- TIMESTAMP_TZ and TIMESTAMP_LTZ are compared in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from include.sentinel.dialects.base import Params, SentinelDialect, scientific
+
+NUMERIC = ("NUMBER", "DECIMAL", "NUMERIC", "INT", "INTEGER", "BIGINT", "SMALLINT")
+FLOATS = ("FLOAT", "DOUBLE", "REAL")
+SEMI_STRUCTURED = ("VARIANT", "OBJECT", "ARRAY")
+
+
+class SnowflakeSentinel(SentinelDialect):
+    name = "snowflake"
+    sqlglot_dialect = "snowflake"
+    folds_to_upper = True
+    row_values = False
+
+    def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
+        return (
+            "SELECT column_name, data_type, collation_name FROM information_schema.columns "
+            "WHERE table_schema = COALESCE(%(schema)s, CURRENT_SCHEMA()) AND table_name = %(table)s "
+            "ORDER BY ordinal_position",
+            {
+                "schema": self.ident(schema).strip('"') if schema else None,
+                "table": self.ident(table).strip('"'),
+            },
+        )
+
+    def text(self, col: str, data_type: str) -> str:
+        kind = re.sub(r"\(.*\)", "", data_type).upper()
+        if kind in FLOATS and self.float_digits:
+            return f"TO_VARCHAR({col}, '{scientific(self.float_digits)}')"
+        if kind in NUMERIC or kind in FLOATS:
+            return f"TO_VARCHAR({col})"
+        if kind.startswith("TIMESTAMP"):
+            value = col if kind == "TIMESTAMP_NTZ" else f"CONVERT_TIMEZONE('UTC', {col})::TIMESTAMP_NTZ"
+            fraction = f".FF{self.timestamp_precision}" if self.timestamp_precision else ""
+            return f"TO_VARCHAR({value}, 'YYYY-MM-DD\"T\"HH24:MI:SS{fraction}')"
+        if kind == "DATE":
+            return f"TO_VARCHAR({col}, 'YYYY-MM-DD')"
+        if kind == "BINARY":
+            return f"MD5({col})"
+        if kind in SEMI_STRUCTURED:
+            return f"TO_JSON({col})"
+        if kind == "TEXT":
+            return col
+        return f"TO_VARCHAR({col})"
+
+    def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
+        return f"MD5({self.row_text(columns)})"
+
+    def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
+        return f"MD5_NUMBER_UPPER64({self.row_text(columns)})"
+
+    def literal(self, value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | Decimal | float):
+            return exp.Literal.number(value).sql(dialect="snowflake")
+        if isinstance(value, datetime):
+            text = self.string(value.isoformat(sep=" ", timespec="microseconds"))
+            if value.tzinfo is not None:
+                return f"TO_TIMESTAMP_TZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')"
+            return f"TO_TIMESTAMP_NTZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6')"
+        if isinstance(value, date):
+            return f"TO_DATE({self.string(value.isoformat())}, 'YYYY-MM-DD')"
+        if isinstance(value, bytes | memoryview):
+            return f"TO_BINARY('{bytes(value).hex().upper()}', 'HEX')"
+        return self.string(str(value))

@@ -1,0 +1,104 @@
+"""SQL Server (T-SQL): the comparator's queries in SQL Server's terms, for pymssql (``%(name)s`` binds).
+
+- No row-value comparison: key ranges and key lists are expanded into AND/OR.
+- ``LEN`` ignores trailing spaces, so lengths are taken of the text with a character appended.
+- ``HASHBYTES('MD5', ...)`` gives the row hash; the first 7 bytes make a positive BIGINT, summed as
+  DECIMAL(38, 0) so that a chunk's sum cannot overflow. (Inputs over 8,000 bytes need SQL Server 2016.)
+- Timestamps are written as ISO 8601 (style 126) to the second, then the fraction from DATEPART, so the
+  precision is exact whatever the column's scale; DATETIMEOFFSET is compared in UTC.
+- The sync file commits in explicit transactions (a bare COMMIT without BEGIN TRANSACTION is an error).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlglot import exp
+
+from include.sentinel.dialects.base import Params, SentinelDialect
+
+NUMERIC = ("tinyint", "smallint", "int", "bigint", "decimal", "numeric", "money", "smallmoney", "bit")
+FLOATS = ("float", "real")
+TIMESTAMPS = ("datetime", "datetime2", "smalldatetime", "datetimeoffset")
+BINARIES = ("binary", "varbinary", "image", "timestamp", "rowversion")
+
+
+class SqlServerSentinel(SentinelDialect):
+    name = "sqlserver"
+    sqlglot_dialect = "tsql"
+    row_values = False
+    tuple_in = False
+    begin = "BEGIN TRANSACTION;"
+    commit = "COMMIT TRANSACTION;"
+
+    def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
+        return (
+            "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM INFORMATION_SCHEMA.COLUMNS "
+            "WHERE TABLE_SCHEMA = COALESCE(%(schema)s, SCHEMA_NAME()) AND TABLE_NAME = %(table)s "
+            "ORDER BY ORDINAL_POSITION",
+            {"schema": schema, "table": table},
+        )
+
+    def text(self, col: str, data_type: str) -> str:
+        kind = re.sub(r"\(.*\)", "", data_type).lower()
+        if kind in FLOATS:
+            if self.float_digits:  # FORMAT is slow (CLR) but the only significant-digits format
+                return f"FORMAT({col}, 'E{self.float_digits - 1}', 'en-US')"
+            return f"CONVERT(VARCHAR(32), {col}, 3)"  # 17 digits: lossless
+        if kind in NUMERIC:
+            return f"CONVERT(VARCHAR(64), {col})"
+        if kind in TIMESTAMPS:
+            value = f"CAST(SWITCHOFFSET({col}, '+00:00') AS DATETIME2(7))" if kind == "datetimeoffset" else col
+            seconds = f"CONVERT(VARCHAR(19), {value}, 126)"
+            digits = self.timestamp_precision
+            if not digits:
+                return seconds
+            micros = f"RIGHT('000000' + CAST(DATEPART(MICROSECOND, {value}) AS VARCHAR(6)), 6)"
+            return f"{seconds} + '.' + LEFT({micros}, {min(digits, 6)})"
+        if kind == "date":
+            return f"CONVERT(VARCHAR(10), {col}, 23)"
+        if kind in ("char", "nchar"):
+            return f"RTRIM({col})"
+        if kind in BINARIES:
+            return f"CONVERT(VARCHAR(32), HASHBYTES('MD5', {col}), 2)"
+        if kind in ("text", "ntext", "xml"):
+            return f"CAST({col} AS NVARCHAR(MAX))"
+        if kind == "uniqueidentifier":
+            return f"CONVERT(VARCHAR(36), {col})"
+        return col
+
+    def length(self, text: str) -> str:
+        return f"LEN({text} + 'x') - 1"
+
+    def concat(self, *parts: str) -> str:
+        return f"CONCAT({', '.join(parts)})"
+
+    def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
+        return f"CONVERT(VARCHAR(32), HASHBYTES('MD5', {self.row_text(columns)}), 2)"
+
+    def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
+        digest = f"HASHBYTES('MD5', {self.row_text(columns)})"
+        return f"CAST(CAST(SUBSTRING({digest}, 1, 7) AS BIGINT) AS DECIMAL(38, 0))"
+
+    def modulo(self, left: str, right: str) -> str:
+        return f"({left}) %% {right}"  # %% : pymssql formats the query with Python's % operator
+
+    def literal(self, value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, int | Decimal | float):
+            return exp.Literal.number(value).sql(dialect="tsql")
+        if isinstance(value, datetime):
+            kind = "DATETIMEOFFSET(7)" if value.tzinfo is not None else "DATETIME2(7)"
+            return f"CAST({self.string(value.isoformat(timespec='microseconds'))} AS {kind})"
+        if isinstance(value, date):
+            return f"CAST({self.string(value.isoformat())} AS DATE)"
+        if isinstance(value, bytes | memoryview):
+            return "0x" + bytes(value).hex().upper()
+        return "N" + self.string(str(value))

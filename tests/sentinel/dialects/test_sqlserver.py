@@ -1,0 +1,139 @@
+"""SQL Server: the exact SQL of the comparator's queries and of a sync file, each parsed by sqlglot as T-SQL.
+
+No SQL Server runs here; these pin what pymssql would send (``%(name)s`` binds, ``%%`` for a literal %).
+"""
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlglot
+from sqlglot.errors import ErrorLevel
+
+from include.sentinel.dialects.sqlserver import SqlServerSentinel
+from include.sentinel.sync import SyncPlan, render
+
+D = SqlServerSentinel()
+T = D.table_ref("hr", "employees")
+NAME = "CASE WHEN [first_name] IS NULL THEN 'N' ELSE CONCAT(LEN([first_name] + 'x') - 1, ':', [first_name]) END"
+SALARY_TEXT = "CONVERT(VARCHAR(64), [salary])"
+SALARY = f"CASE WHEN [salary] IS NULL THEN 'N' ELSE CONCAT(LEN({SALARY_TEXT} + 'x') - 1, ':', {SALARY_TEXT}) END"
+ROW = f"CONCAT({NAME}, '|', {SALARY})"
+NUMBER = f"CAST(CAST(SUBSTRING(HASHBYTES('MD5', {ROW}), 1, 7) AS BIGINT) AS DECIMAL(38, 0))"
+COLUMNS = [("first_name", "nvarchar"), ("salary", "decimal")]
+LOWER = "([region] > %(lo0)s OR ([region] = %(lo0)s AND [order_no] >= %(lo1)s))"
+
+QUERIES = {
+    "columns": (
+        D.columns_query("hr", "employees"),
+        "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM INFORMATION_SCHEMA.COLUMNS "
+        "WHERE TABLE_SCHEMA = COALESCE(%(schema)s, SCHEMA_NAME()) AND TABLE_NAME = %(table)s ORDER BY ORDINAL_POSITION",
+        {"schema": "hr", "table": "employees"},
+    ),
+    "boundaries": (
+        D.boundaries_query(T, ["id"], "[active] = 1", 100),
+        "SELECT [id] FROM (SELECT [id], ROW_NUMBER() OVER (ORDER BY [id]) AS rn FROM [hr].[employees] "
+        "WHERE [active] = 1) s WHERE (rn - 1) %% %(chunk)s = 0 ORDER BY [id]",
+        {"chunk": 100},
+    ),
+    "checksum_composite_key": (
+        D.checksum_sql(T, COLUMNS, ["region", "order_no"], ("eu", 5), None, None),
+        f"SELECT COUNT(*), COALESCE(SUM({NUMBER}), 0) FROM [hr].[employees] WHERE {LOWER}",
+        {"lo0": "eu", "lo1": 5},
+    ),
+    "segment_checksums": (
+        D.segment_checksums_sql(T, COLUMNS, ["id"], (1,), (9,), None, [(3,), (6,)]),
+        "SELECT segment, COUNT(*), SUM(h) FROM (SELECT CASE WHEN [id] < %(t1_0)s THEN "
+        "CASE WHEN [id] < %(t0_0)s THEN 0 ELSE 1 END ELSE 2 END AS segment, "
+        f"{NUMBER} AS h FROM [hr].[employees] WHERE [id] >= %(lo0)s AND [id] < %(hi0)s) s GROUP BY segment",
+        {"lo0": 1, "hi0": 9, "t0_0": 3, "t1_0": 6},
+    ),
+    "row_hashes": (
+        D.row_hashes_sql(T, COLUMNS, ["id"], (1,), (9,), None),
+        f"SELECT [id], CONVERT(VARCHAR(32), HASHBYTES('MD5', {ROW}), 2) FROM [hr].[employees] "
+        "WHERE [id] >= %(lo0)s AND [id] < %(hi0)s",
+        {"lo0": 1, "hi0": 9},
+    ),
+    "rows_by_composite_key": (
+        D.raw_rows_query(T, COLUMNS, ["region", "order_no"], [("eu", 1), ("us", 2)]),
+        "SELECT [region], [order_no], [first_name], [salary] FROM [hr].[employees] WHERE "
+        "([region] = %(k0_0)s AND [order_no] = %(k0_1)s) OR ([region] = %(k1_0)s AND [order_no] = %(k1_1)s)",
+        {"k0_0": "eu", "k0_1": 1, "k1_0": "us", "k1_1": 2},
+    ),
+}
+
+
+def parseable(sql: str) -> str:
+    """pymssql's binds as T-SQL variables, so that sqlglot can parse the statement."""
+    return re.sub(r"%\((\w+)\)s", r"@\1", sql).replace("%%", "%")
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_exact_query(name):
+    (sql, params), expected_sql, expected_params = QUERIES[name]
+    assert sql == expected_sql
+    assert params == expected_params
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_query_parses_as_tsql(name):
+    (sql, _), _, _ = QUERIES[name]
+    sqlglot.parse_one(parseable(sql), read="tsql", error_level=ErrorLevel.RAISE)
+
+
+@pytest.mark.parametrize(
+    ("declared", "text"),
+    [
+        ("int", "CONVERT(VARCHAR(64), [c])"),
+        ("float", "CONVERT(VARCHAR(32), [c], 3)"),
+        (
+            "datetime2",
+            "CONVERT(VARCHAR(19), [c], 126) + '.' + "
+            "LEFT(RIGHT('000000' + CAST(DATEPART(MICROSECOND, [c]) AS VARCHAR(6)), 6), 6)",
+        ),
+        ("date", "CONVERT(VARCHAR(10), [c], 23)"),
+        ("nchar", "RTRIM([c])"),
+        ("varbinary", "CONVERT(VARCHAR(32), HASHBYTES('MD5', [c]), 2)"),
+        ("ntext", "CAST([c] AS NVARCHAR(MAX))"),
+        ("uniqueidentifier", "CONVERT(VARCHAR(36), [c])"),
+        ("nvarchar", "[c]"),
+    ],
+)
+def test_canonical_text(declared, text):
+    assert D.text("[c]", declared) == text
+
+
+def test_precision_and_float_tolerance():
+    assert SqlServerSentinel(timestamp_precision=0).text("[c]", "datetime") == "CONVERT(VARCHAR(19), [c], 126)"
+    assert SqlServerSentinel(float_digits=5).text("[c]", "real") == "FORMAT([c], 'E4', 'en-US')"
+    utc = SqlServerSentinel(timestamp_precision=3).text("[c]", "datetimeoffset")
+    assert utc.startswith("CONVERT(VARCHAR(19), CAST(SWITCHOFFSET([c], '+00:00') AS DATETIME2(7)), 126) + '.' + LEFT(")
+    assert utc.endswith(", 3)")
+
+
+def test_the_sync_file_commits_explicit_transactions():
+    plan = SyncPlan(
+        table=T,
+        label="hr.employees",
+        primary_key=["id"],
+        columns=["first_name", "salary", "hired", "updated", "photo"],
+        inserts={
+            (7,): ["O'Brien ☃", Decimal("5000.50"), date(2024, 1, 15), datetime(2024, 1, 15, 10, 30), b"\x01\xff"]
+        },
+        updates={(8,): {"salary": Decimal("6100"), "updated": datetime(2024, 2, 1, 9, tzinfo=UTC)}},
+        deletes=[(9,)],
+    )
+    text = render(plan, D, session_id="abc", generated_at=datetime(2024, 1, 15, tzinfo=UTC), allow_deletes=True)
+    assert text.splitlines()[4:] == [
+        "BEGIN TRANSACTION;",
+        "INSERT INTO [hr].[employees] ([id], [first_name], [salary], [hired], [updated], [photo]) VALUES "
+        "(7, N'O''Brien ☃', 5000.50, CAST('2024-01-15' AS DATE), "
+        "CAST('2024-01-15T10:30:00.000000' AS DATETIME2(7)), 0x01FF);",
+        "UPDATE [hr].[employees] SET [salary] = 6100, "
+        "[updated] = CAST('2024-02-01T09:00:00.000000+00:00' AS DATETIMEOFFSET(7)) WHERE [id] = 8;",
+        "DELETE FROM [hr].[employees] WHERE [id] = 9;",
+        "COMMIT TRANSACTION;",
+    ]
+    for statement in text.splitlines()[4:]:
+        sqlglot.parse_one(statement.rstrip(";"), read="tsql", error_level=ErrorLevel.RAISE)
