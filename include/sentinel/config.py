@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-DB_TYPES = ("postgresql", "oracle")
+DB_TYPES = ("oracle", "postgresql", "sqlserver", "snowflake", "clickhouse")
+DEFAULT_PORTS = {"oracle": 1521, "postgresql": 5432, "sqlserver": 1433, "clickhouse": 8123}
 
 
 class ConfigError(ValueError):
@@ -18,18 +19,45 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Database:
-    """Connection settings; the password comes from ``password_env`` (never required in the file)."""
+    """Connection settings. The password is never in the file: it comes from ``password_env`` (a variable
+    name), or with the other settings from the Airflow connection ``conn_id``; fields set in the file win
+    over the connection's."""
 
     db_type: str
-    host: str | None = None
+    host: str | None = None  # Snowflake: the account identifier
     port: int | None = None
-    database: str | None = None
+    database: str | None = None  # Oracle: the service name
     username: str | None = None
     password_env: str | None = None
-    url_env: str | None = None  # a whole libpq/DSN URL in an environment variable
+    url_env: str | None = None  # PostgreSQL: a whole libpq URL in an environment variable
+    conn_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # passed to the driver (Snowflake warehouse, role)
 
     def password(self) -> str | None:
-        return os.environ.get(self.password_env) if self.password_env else None
+        if self.password_env:
+            try:
+                return os.environ[self.password_env]
+            except KeyError:
+                raise ConfigError(f"set the environment variable {self.password_env} (password_env)") from None
+        return self._connection().password if self.conn_id else None
+
+    def _connection(self):
+        from airflow.sdk import BaseHook  # only when a conn_id is configured: the library runs without Airflow
+
+        try:
+            return BaseHook.get_connection(self.conn_id)
+        except Exception as exc:  # AirflowNotFoundException, or no Airflow configured here
+            raise ConfigError(f"conn_id {self.conn_id!r}: cannot read the Airflow connection: {exc}") from None
+
+    def settings(self) -> dict[str, Any]:
+        """host, port, database, username and password, from the file and then the Airflow connection."""
+        values = {"host": self.host, "port": self.port, "database": self.database, "username": self.username}
+        if self.conn_id:
+            conn = self._connection()
+            found = {"host": conn.host, "port": conn.port, "database": conn.schema, "username": conn.login}
+            values = {k: v if v is not None else found[k] for k, v in values.items()}
+        values["port"] = values["port"] or DEFAULT_PORTS.get(self.db_type)
+        return values | {"password": self.password()}
 
     def url(self) -> str:
         if self.url_env:
@@ -39,8 +67,9 @@ class Database:
                 raise ConfigError(f"set the environment variable {self.url_env} (url_env)") from None
         from psycopg.conninfo import make_conninfo
 
+        s = self.settings()
         return make_conninfo(
-            "", host=self.host, port=self.port, dbname=self.database, user=self.username, password=self.password()
+            "", host=s["host"], port=s["port"], dbname=s["database"], user=s["username"], password=s["password"]
         )
 
 
@@ -67,7 +96,15 @@ class CompareConfig:
     max_threads: int = 4
     output_dir: Path = field(default_factory=lambda: Path("sentinel_output"))
     timestamp_precision: int = 6  # fractional digits compared
+    float_digits: int | None = None  # floats compared at this many significant digits (None: exactly)
     audit_db_url_env: str | None = None  # a variable holding the control database URL: audit there too
+
+    def dialect(self):
+        from include.sentinel.dialects import dialect_for
+
+        return dialect_for(
+            self.source.db_type, timestamp_precision=self.timestamp_precision, float_digits=self.float_digits
+        )
 
 
 def _database(raw: Any, name: str) -> Database:
@@ -78,9 +115,11 @@ def _database(raw: Any, name: str) -> Database:
     db_type = raw.get("db_type", "oracle")
     if db_type not in DB_TYPES:
         raise ConfigError(f"{name}.db_type: {db_type!r} is not supported; use one of: {', '.join(DB_TYPES)}")
-    known = {"db_type", "host", "port", "database", "username", "password_env", "url_env"}
+    known = {"db_type", "host", "port", "database", "username", "password_env", "url_env", "conn_id", "extra"}
     if unknown := set(raw) - known:
         raise ConfigError(f"{name}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    if not isinstance(raw.get("extra", {}), dict):
+        raise ConfigError(f"{name}.extra: expected a mapping of driver options")
     return Database(**{**raw, "db_type": db_type})
 
 
@@ -110,6 +149,13 @@ def _table(raw: Any, index: int) -> TableSpec:
     )
 
 
+def _whole(options: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
+    value = options.get(name, default)
+    if value is not None and (not isinstance(value, int) or not low <= value <= high):
+        raise ConfigError(f"options.{name}: expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
 def load_config(path: Path) -> CompareConfig:
     try:
         raw = yaml.safe_load(Path(path).read_text()) or {}
@@ -123,7 +169,7 @@ def parse_config(raw: dict[str, Any]) -> CompareConfig:
     if not tables:
         raise ConfigError("tables: list at least one table to compare")
     options = raw.get("options") or {}
-    known = {"max_threads", "output_dir", "timestamp_precision", "audit_db_url_env"}
+    known = {"max_threads", "output_dir", "timestamp_precision", "float_digits", "audit_db_url_env"}
     if unknown := set(options) - known:
         raise ConfigError(f"options: unknown fields {sorted(unknown)}; known: {sorted(known)}")
     return CompareConfig(
@@ -132,6 +178,7 @@ def parse_config(raw: dict[str, Any]) -> CompareConfig:
         tables=tuple(_table(t, i) for i, t in enumerate(tables)),
         max_threads=int(options.get("max_threads", 4)),
         output_dir=Path(options.get("output_dir", "sentinel_output")),
-        timestamp_precision=int(options.get("timestamp_precision", 6)),
+        timestamp_precision=_whole(options, "timestamp_precision", 6, 0, 9),
+        float_digits=_whole(options, "float_digits", None, 1, 17),
         audit_db_url_env=options.get("audit_db_url_env"),
     )

@@ -25,7 +25,6 @@ from psycopg.types.json import Jsonb
 
 from include.sentinel.compare import TableComparator, TableComparison
 from include.sentinel.config import CompareConfig, ConfigError, Database
-from include.sentinel.dialects import dialect_for
 from include.sentinel.session import SessionStore, TableProgress
 from include.sentinel.sync import sync_sql
 from include.sentinel.verify import Verified, reverify
@@ -98,14 +97,53 @@ def show_progress(table: str, done: int, total: int) -> None:
 
 
 def connector(database: Database):
-    """Opens connections to one side: psycopg for PostgreSQL, oracledb (thin mode, no client) for Oracle."""
+    """Opens connections to one side, in autocommit: psycopg (PostgreSQL), oracledb in thin mode (Oracle, no
+    client install), pymssql (SQL Server), clickhouse-connect (ClickHouse), snowflake-connector-python
+    (Snowflake: not in requirements.txt, its protobuf pin clashes with Airflow's; install it beside)."""
+    if database.db_type == "postgresql":
+        url = database.url()
+        return lambda: psycopg.connect(url, autocommit=True)
+    s = database.settings()
     if database.db_type == "oracle":
         import oracledb
 
-        dsn = f"{database.host}:{database.port or 1521}/{database.database}"
-        return lambda: oracledb.connect(user=database.username, password=database.password(), dsn=dsn)
-    url = database.url()
-    return lambda: psycopg.connect(url)
+        dsn = f"{s['host']}:{s['port']}/{s['database']}"
+        return lambda: oracledb.connect(user=s["username"], password=s["password"], dsn=dsn, **database.extra)
+    if database.db_type == "sqlserver":
+        import pymssql
+
+        return lambda: pymssql.connect(
+            server=s["host"],
+            port=str(s["port"]),
+            user=s["username"],
+            password=s["password"],
+            database=s["database"],
+            autocommit=True,
+            **database.extra,
+        )
+    if database.db_type == "clickhouse":
+        from clickhouse_connect import dbapi
+
+        return lambda: dbapi.connect(
+            host=s["host"],
+            port=s["port"],
+            username=s["username"] or "default",
+            password=s["password"] or "",
+            database=s["database"],
+            **database.extra,
+        )
+    try:
+        import snowflake.connector
+    except ImportError:
+        raise ConfigError("db_type snowflake: pip install snowflake-connector-python (see the README)") from None
+    return lambda: snowflake.connector.connect(
+        account=s["host"],
+        user=s["username"],
+        password=s["password"],
+        database=s["database"],
+        autocommit=True,
+        **database.extra,
+    )
 
 
 class Audit:
@@ -184,7 +222,7 @@ def run_comparison(
                 spec,
                 source,
                 target,
-                dialect=dialect_for(config.source.db_type, timestamp_precision=config.timestamp_precision),
+                dialect=config.dialect(),
                 max_threads=config.max_threads,
             )
             chunks = store.plan(session, spec.label)

@@ -20,7 +20,6 @@ from typing import Any
 
 from include.sentinel.compare import Chunk, ChunkResult, TableComparator, TableComparison
 from include.sentinel.config import CompareConfig, TableSpec
-from include.sentinel.dialects import dialect_for
 from include.sentinel.run import connector, report_csv, summary_text, table_summary
 from include.sentinel.session import _decode_result, _encode, _encode_result, _key
 from include.sentinel.sync import sync_sql
@@ -50,7 +49,7 @@ def _comparator(config: CompareConfig, spec: TableSpec) -> TableComparator:
         spec,
         connector(config.source),
         connector(config.target),
-        dialect=dialect_for(config.source.db_type, timestamp_precision=config.timestamp_precision),
+        dialect=config.dialect(),
         max_threads=config.max_threads,
     )
 
