@@ -69,13 +69,19 @@ class SentinelDialect:
     def concat(self, *parts: str) -> str:
         return " || ".join(parts)
 
+    def plain(self, data_type: str) -> bool:
+        """Whether the column's canonical text can never hold the separator '|' nor be 'N' (numbers,
+        dates, hashes): such text needs no length prefix."""
+        return False
+
     def canonical(self, column: str, data_type: str) -> str:
-        """The value as text that compares equal across the two databases; NULL stays distinct from ''
-        and from the text 'NULL' because every value is length-prefixed and NULL has no length."""
+        """The value as text that compares equal across the two databases. NULL stays distinct from ''
+        and from the text 'NULL' because free text is length-prefixed ('4:NULL', '0:') and NULL is 'N';
+        plain text (a number, a timestamp) is written once, not computed twice."""
         col = self.ident(column)
         text = self.text(col, data_type)
-        prefixed = self.concat(self.length(text), "':'", text)
-        return f"CASE WHEN {col} IS NULL THEN 'N' ELSE {prefixed} END"
+        value = text if self.plain(data_type) else self.concat(self.length(text), "':'", text)
+        return f"CASE WHEN {col} IS NULL THEN 'N' ELSE {value} END"
 
     def row_text(self, columns: Sequence[tuple[str, str]]) -> str:
         parts = [self.canonical(c, t) for c, t in columns]

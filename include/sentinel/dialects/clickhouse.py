@@ -22,6 +22,7 @@ from sqlglot import exp
 from include.sentinel.dialects.base import Params, SentinelDialect
 
 WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
+PLAIN = re.compile(r"^(?:U?Int\d+|Float\d+|Decimal|Date|DateTime|UUID|Bool)")
 
 
 def inner_type(data_type: str) -> str:
@@ -41,6 +42,9 @@ class ClickHouseSentinel(SentinelDialect):
             "WHERE database = coalesce(%(schema)s, currentDatabase()) AND table = %(table)s ORDER BY position",
             {"schema": schema, "table": table},
         )
+
+    def plain(self, data_type: str) -> bool:
+        return PLAIN.match(inner_type(data_type)) is not None
 
     def text(self, col: str, data_type: str) -> str:
         kind = inner_type(data_type)

@@ -50,6 +50,10 @@ class OracleSentinel(SentinelDialect):
             params,
         )
 
+    def plain(self, data_type: str) -> bool:
+        kind = re.sub(r"\(\d+\)", "", data_type).upper()
+        return kind in (*NUMERIC, *FLOATS, *LOBS, "DATE", "RAW") or kind.startswith("TIMESTAMP")
+
     def text(self, col: str, data_type: str) -> str:
         kind = re.sub(r"\(\d+\)", "", data_type).upper()
         if kind in FLOATS and self.float_digits:

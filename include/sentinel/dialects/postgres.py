@@ -14,6 +14,7 @@ from include.sentinel.dialects.base import Key, Params, SentinelDialect, scienti
 NUMERIC = ("numeric", "decimal", "smallint", "integer", "bigint")
 FLOATS = ("real", "double precision")
 STRINGS = ("text", "character varying", "character")
+PLAIN = ("date", "bytea", "boolean", "uuid")
 
 
 class PostgresSentinel(SentinelDialect):
@@ -31,6 +32,9 @@ class PostgresSentinel(SentinelDialect):
             "ORDER BY ordinal_position",
             {"schema": schema, "table": table},
         )
+
+    def plain(self, data_type: str) -> bool:
+        return data_type in (*NUMERIC, *FLOATS, *PLAIN) or data_type.startswith("timestamp")
 
     def text(self, col: str, data_type: str) -> str:
         if data_type in FLOATS and self.float_digits:

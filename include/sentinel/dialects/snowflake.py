@@ -41,6 +41,10 @@ class SnowflakeSentinel(SentinelDialect):
             },
         )
 
+    def plain(self, data_type: str) -> bool:
+        kind = re.sub(r"\(.*\)", "", data_type).upper()
+        return kind in (*NUMERIC, *FLOATS, "DATE", "BINARY", "BOOLEAN") or kind.startswith("TIMESTAMP")
+
     def text(self, col: str, data_type: str) -> str:
         kind = re.sub(r"\(.*\)", "", data_type).upper()
         if kind in FLOATS and self.float_digits:

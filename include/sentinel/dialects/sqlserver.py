@@ -43,6 +43,10 @@ class SqlServerSentinel(SentinelDialect):
             {"schema": schema, "table": table},
         )
 
+    def plain(self, data_type: str) -> bool:
+        kind = re.sub(r"\(.*\)", "", data_type).lower()
+        return kind in (*NUMERIC, *FLOATS, *TIMESTAMPS, *BINARIES, "date", "uniqueidentifier")
+
     def text(self, col: str, data_type: str) -> str:
         kind = re.sub(r"\(.*\)", "", data_type).lower()
         if kind in FLOATS:

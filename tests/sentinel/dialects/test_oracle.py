@@ -16,7 +16,7 @@ from include.sentinel.sync import SyncPlan, render
 D = OracleSentinel()
 T = D.table_ref("hr", "employees")
 NAME = """CASE WHEN "FIRST_NAME" IS NULL THEN 'N' ELSE LENGTH("FIRST_NAME") || ':' || "FIRST_NAME" END"""
-SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE LENGTH(TO_CHAR("SALARY", 'TM9')) || ':' || TO_CHAR("SALARY", 'TM9') END"""
+SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE TO_CHAR("SALARY", 'TM9') END"""  # plain: no length prefix
 HASH = f"""RAWTOHEX(STANDARD_HASH({NAME} || '|' || {SALARY}, 'MD5'))"""
 NUMBER = f"TO_NUMBER(SUBSTR({HASH}, 1, 15), 'XXXXXXXXXXXXXXX')"
 COLUMNS = [("first_name", "VARCHAR2"), ("salary", "NUMBER")]
@@ -86,22 +86,22 @@ def test_query_parses_as_oracle(name):
 
 
 @pytest.mark.parametrize(
-    ("declared", "expression"),
+    ("declared", "expression", "plain"),
     [
-        ("DATE", """TO_CHAR("C", 'YYYY-MM-DD"T"HH24:MI:SS')"""),
-        ("TIMESTAMP(6)", """TO_CHAR("C", 'YYYY-MM-DD"T"HH24:MI:SS.FF6')"""),
-        ("TIMESTAMP(6) WITH TIME ZONE", """TO_CHAR(SYS_EXTRACT_UTC("C"), 'YYYY-MM-DD"T"HH24:MI:SS.FF6')"""),
-        ("CHAR", 'RTRIM("C")'),
-        ("CLOB", 'RAWTOHEX(DBMS_CRYPTO.HASH("C", 2))'),
-        ("RAW", 'RAWTOHEX("C")'),
-        ("BINARY_DOUBLE", """TO_CHAR("C", 'TM9')"""),
+        ("VARCHAR2(30)", '"C"', False),
+        ("CHAR", 'RTRIM("C")', False),
+        ("DATE", """TO_CHAR("C", 'YYYY-MM-DD"T"HH24:MI:SS')""", True),
+        ("TIMESTAMP(6)", """TO_CHAR("C", 'YYYY-MM-DD"T"HH24:MI:SS.FF6')""", True),
+        ("TIMESTAMP(6) WITH TIME ZONE", """TO_CHAR(SYS_EXTRACT_UTC("C"), 'YYYY-MM-DD"T"HH24:MI:SS.FF6')""", True),
+        ("CLOB", 'RAWTOHEX(DBMS_CRYPTO.HASH("C", 2))', True),
+        ("RAW", 'RAWTOHEX("C")', True),
+        ("BINARY_DOUBLE", """TO_CHAR("C", 'TM9')""", True),
     ],
 )
-def test_canonical_values(declared, expression):
-    assert (
-        D.canonical("c", declared)
-        == f"""CASE WHEN "C" IS NULL THEN 'N' ELSE LENGTH({expression}) || ':' || {expression} END"""
-    )
+def test_canonical_values(declared, expression, plain):
+    """Free text is length-prefixed; text that can hold neither '|' nor be 'N' is written once."""
+    value = expression if plain else f"LENGTH({expression}) || ':' || {expression}"
+    assert D.canonical("c", declared) == f"""CASE WHEN "C" IS NULL THEN 'N' ELSE {value} END"""
 
 
 def test_names_written_in_lower_case_are_oracles_upper_case_names():

@@ -15,7 +15,7 @@ from include.sentinel.sync import SyncPlan, render
 D = SnowflakeSentinel()
 T = D.table_ref("hr", "employees")
 NAME = """CASE WHEN "FIRST_NAME" IS NULL THEN 'N' ELSE LENGTH("FIRST_NAME") || ':' || "FIRST_NAME" END"""
-SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE LENGTH(TO_VARCHAR("SALARY")) || ':' || TO_VARCHAR("SALARY") END"""
+SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE TO_VARCHAR("SALARY") END"""
 ROW = f"{NAME} || '|' || {SALARY}"
 COLUMNS = [("first_name", "TEXT"), ("salary", "NUMBER")]
 
