@@ -31,7 +31,8 @@ bench-loader: $(STAMP)
 bench-sentinel: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 0.01
-	$(BIN)/python bench/sentinel_bench.py --rows 200000 --percent 0.01 1 10
+	$(BIN)/python bench/sentinel_bench.py --rows 5000000 --percent 0.01
+	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 1 10 --skip naive
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
