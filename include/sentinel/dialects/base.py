@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
@@ -208,8 +210,35 @@ class SentinelDialect:
 
     # -- the sync file --------------------------------------------------------------------------
 
+    true_literal, false_literal = "TRUE", "FALSE"
+
     def literal(self, value: Any) -> str:
+        """A value of a source row as a literal of this database, its type explicit where it matters."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return self.true_literal if value else self.false_literal
+        if isinstance(value, int | Decimal | float):
+            return exp.Literal.number(value).sql(dialect=self.sqlglot_dialect)
+        if isinstance(value, datetime):
+            return self.timestamp_literal(value)
+        if isinstance(value, date):
+            return self.date_literal(value)
+        if isinstance(value, bytes | memoryview):
+            return self.bytes_literal(bytes(value))
+        return self.text_literal(str(value))
+
+    def timestamp_literal(self, value: datetime) -> str:
         raise NotImplementedError
+
+    def date_literal(self, value: date) -> str:
+        raise NotImplementedError
+
+    def bytes_literal(self, value: bytes) -> str:
+        raise NotImplementedError
+
+    def text_literal(self, text: str) -> str:
+        return self.string(text)
 
     def update_statement(self, table: str, sets: str, where: str) -> str:
         return f"UPDATE {table} SET {sets} WHERE {where};"

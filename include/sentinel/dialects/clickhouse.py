@@ -14,10 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Any
-
-from sqlglot import exp
 
 from include.sentinel.dialects.base import Params, SentinelDialect
 
@@ -83,19 +79,15 @@ class ClickHouseSentinel(SentinelDialect):
     def update_statement(self, table: str, sets: str, where: str) -> str:
         return f"ALTER TABLE {table} UPDATE {sets} WHERE {where} SETTINGS mutations_sync = 2;"
 
-    def literal(self, value: Any) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | Decimal | float):
-            return exp.Literal.number(value).sql(dialect="clickhouse")
-        if isinstance(value, datetime):
-            utc = value.astimezone(UTC) if value.tzinfo else value
-            text = self.string(utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"))
-            return f"toDateTime64({text}, 6, 'UTC')"
-        if isinstance(value, date):
-            return f"toDate({self.string(value.isoformat())})"
-        if isinstance(value, bytes | memoryview):
-            return f"unhex('{bytes(value).hex().upper()}')"
-        return self.string(str(value))
+    true_literal, false_literal = "true", "false"
+
+    def timestamp_literal(self, value: datetime) -> str:
+        utc = value.astimezone(UTC) if value.tzinfo else value
+        text = self.string(utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"))
+        return f"toDateTime64({text}, 6, 'UTC')"
+
+    def date_literal(self, value: date) -> str:
+        return f"toDate({self.string(value.isoformat())})"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"unhex('{value.hex().upper()}')"

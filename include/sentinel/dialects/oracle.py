@@ -17,10 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
-
-from sqlglot import exp
 
 from include.sentinel.dialects.base import Params, SentinelDialect, scientific
 
@@ -80,23 +76,21 @@ class OracleSentinel(SentinelDialect):
     def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"TO_NUMBER(SUBSTR({self.row_hash(columns)}, 1, 15), 'XXXXXXXXXXXXXXX')"
 
-    def literal(self, value: Any) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "1" if value else "0"
-        if isinstance(value, int | Decimal | float):
-            return exp.Literal.number(value).sql(dialect="oracle")
-        if isinstance(value, datetime):
-            text = self.string(value.isoformat(sep=" ", timespec="microseconds"))
-            if value.tzinfo is not None:
-                return f"TO_TIMESTAMP_TZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')"
-            return f"TO_TIMESTAMP({text}, 'YYYY-MM-DD HH24:MI:SS.FF6')"
-        if isinstance(value, date):
-            return f"TO_DATE({self.string(value.isoformat())}, 'YYYY-MM-DD')"
-        if isinstance(value, bytes | memoryview):
-            return f"HEXTORAW('{bytes(value).hex().upper()}')"
-        text = str(value)
+    true_literal, false_literal = "1", "0"
+
+    def timestamp_literal(self, value: datetime) -> str:
+        text = self.string(value.isoformat(sep=" ", timespec="microseconds"))
+        if value.tzinfo is not None:
+            return f"TO_TIMESTAMP_TZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')"
+        return f"TO_TIMESTAMP({text}, 'YYYY-MM-DD HH24:MI:SS.FF6')"
+
+    def date_literal(self, value: date) -> str:
+        return f"TO_DATE({self.string(value.isoformat())}, 'YYYY-MM-DD')"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"HEXTORAW('{value.hex().upper()}')"
+
+    def text_literal(self, text: str) -> str:
         if len(text.encode()) <= MAX_LITERAL:
             return self.string(text)
         # a literal holds at most 4000 bytes: long text is built from CLOB pieces

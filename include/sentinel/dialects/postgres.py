@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
-
-from sqlglot import exp
 
 from include.sentinel.dialects.base import Key, Params, SentinelDialect, scientific
 
@@ -72,18 +68,12 @@ class PostgresSentinel(SentinelDialect):
         # a binary search over an array parameter, numbered the way the base class numbers segments
         return f"width_bucket({self.ident(pk[0])}, %(thresholds)s)", {"thresholds": [t[0] for t in thresholds]}
 
-    def literal(self, value: Any) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, int | Decimal | float):
-            return exp.Literal.number(value).sql(dialect="postgres")
-        if isinstance(value, datetime):
-            kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-            return f"CAST({self.string(value.isoformat(sep=' '))} AS {kind})"
-        if isinstance(value, date):
-            return f"CAST({self.string(value.isoformat())} AS DATE)"
-        if isinstance(value, bytes | memoryview):
-            return f"decode('{bytes(value).hex()}', 'hex')"
-        return self.string(str(value))
+    def timestamp_literal(self, value: datetime) -> str:
+        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+        return f"CAST({self.string(value.isoformat(sep=' '))} AS {kind})"
+
+    def date_literal(self, value: date) -> str:
+        return f"CAST({self.string(value.isoformat())} AS DATE)"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"decode('{value.hex()}', 'hex')"

@@ -12,10 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
-
-from sqlglot import exp
 
 from include.sentinel.dialects.base import Params, SentinelDialect, scientific
 
@@ -71,20 +67,14 @@ class SnowflakeSentinel(SentinelDialect):
     def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"MD5_NUMBER_UPPER64({self.row_text(columns)})"
 
-    def literal(self, value: Any) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
-        if isinstance(value, int | Decimal | float):
-            return exp.Literal.number(value).sql(dialect="snowflake")
-        if isinstance(value, datetime):
-            text = self.string(value.isoformat(sep=" ", timespec="microseconds"))
-            if value.tzinfo is not None:
-                return f"TO_TIMESTAMP_TZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')"
-            return f"TO_TIMESTAMP_NTZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6')"
-        if isinstance(value, date):
-            return f"TO_DATE({self.string(value.isoformat())}, 'YYYY-MM-DD')"
-        if isinstance(value, bytes | memoryview):
-            return f"TO_BINARY('{bytes(value).hex().upper()}', 'HEX')"
-        return self.string(str(value))
+    def timestamp_literal(self, value: datetime) -> str:
+        text = self.string(value.isoformat(sep=" ", timespec="microseconds"))
+        if value.tzinfo is not None:
+            return f"TO_TIMESTAMP_TZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')"
+        return f"TO_TIMESTAMP_NTZ({text}, 'YYYY-MM-DD HH24:MI:SS.FF6')"
+
+    def date_literal(self, value: date) -> str:
+        return f"TO_DATE({self.string(value.isoformat())}, 'YYYY-MM-DD')"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"TO_BINARY('{value.hex().upper()}', 'HEX')"

@@ -14,10 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
-
-from sqlglot import exp
 
 from include.sentinel.dialects.base import Params, SentinelDialect
 
@@ -91,18 +87,17 @@ class SqlServerSentinel(SentinelDialect):
     def modulo(self, left: str, right: str) -> str:
         return f"({left}) %% {right}"  # %% : pymssql formats the query with Python's % operator
 
-    def literal(self, value: Any) -> str:
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "1" if value else "0"
-        if isinstance(value, int | Decimal | float):
-            return exp.Literal.number(value).sql(dialect="tsql")
-        if isinstance(value, datetime):
-            kind = "DATETIMEOFFSET(7)" if value.tzinfo is not None else "DATETIME2(7)"
-            return f"CAST({self.string(value.isoformat(timespec='microseconds'))} AS {kind})"
-        if isinstance(value, date):
-            return f"CAST({self.string(value.isoformat())} AS DATE)"
-        if isinstance(value, bytes | memoryview):
-            return "0x" + bytes(value).hex().upper()
-        return "N" + self.string(str(value))
+    true_literal, false_literal = "1", "0"
+
+    def timestamp_literal(self, value: datetime) -> str:
+        kind = "DATETIMEOFFSET(7)" if value.tzinfo is not None else "DATETIME2(7)"
+        return f"CAST({self.string(value.isoformat(timespec='microseconds'))} AS {kind})"
+
+    def date_literal(self, value: date) -> str:
+        return f"CAST({self.string(value.isoformat())} AS DATE)"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return "0x" + value.hex().upper()
+
+    def text_literal(self, text: str) -> str:
+        return "N" + self.string(text)  # NVARCHAR: keeps characters outside the database's code page

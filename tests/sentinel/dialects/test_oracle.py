@@ -12,6 +12,7 @@ from sqlglot.errors import ErrorLevel
 
 from include.sentinel.dialects.oracle import OracleSentinel
 from include.sentinel.sync import SyncPlan, render
+from tests.sentinel.dialects.exact_sql import exact_sql_tests
 
 D = OracleSentinel()
 T = D.table_ref("hr", "employees")
@@ -72,17 +73,7 @@ QUERIES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(QUERIES))
-def test_exact_query(name):
-    (sql, params), expected_sql, expected_params = QUERIES[name]
-    assert sql == expected_sql
-    assert params == expected_params
-
-
-@pytest.mark.parametrize("name", sorted(QUERIES))
-def test_query_parses_as_oracle(name):
-    (sql, _), _, _ = QUERIES[name]
-    sqlglot.parse_one(sql, read="oracle", error_level=ErrorLevel.RAISE)
+test_exact_query, test_query_parses = exact_sql_tests(QUERIES, "oracle")
 
 
 @pytest.mark.parametrize(

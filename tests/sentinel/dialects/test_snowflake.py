@@ -1,7 +1,6 @@
 """Snowflake: the exact SQL of the comparator's queries and of a sync file, each parsed by sqlglot as
 Snowflake. No Snowflake account is reachable here; these pin what snowflake-connector-python would send."""
 
-import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ from sqlglot.errors import ErrorLevel
 
 from include.sentinel.dialects.snowflake import SnowflakeSentinel
 from include.sentinel.sync import SyncPlan, render
+from tests.sentinel.dialects.exact_sql import exact_sql_tests
 
 D = SnowflakeSentinel()
 T = D.table_ref("hr", "employees")
@@ -61,17 +61,7 @@ QUERIES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(QUERIES))
-def test_exact_query(name):
-    (sql, params), expected_sql, expected_params = QUERIES[name]
-    assert sql == expected_sql
-    assert params == expected_params
-
-
-@pytest.mark.parametrize("name", sorted(QUERIES))
-def test_query_parses_as_snowflake(name):
-    (sql, _), _, _ = QUERIES[name]
-    sqlglot.parse_one(re.sub(r"%\((\w+)\)s", r":\1", sql), read="snowflake", error_level=ErrorLevel.RAISE)
+test_exact_query, test_query_parses = exact_sql_tests(QUERIES, "snowflake")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 No SQL Server runs here; these pin what pymssql would send (``%(name)s`` binds, ``%%`` for a literal %).
 """
 
-import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from sqlglot.errors import ErrorLevel
 
 from include.sentinel.dialects.sqlserver import SqlServerSentinel
 from include.sentinel.sync import SyncPlan, render
+from tests.sentinel.dialects.exact_sql import exact_sql_tests
 
 D = SqlServerSentinel()
 T = D.table_ref("hr", "employees")
@@ -64,22 +64,7 @@ QUERIES = {
 }
 
 
-def parseable(sql: str) -> str:
-    """pymssql's binds as T-SQL variables, so that sqlglot can parse the statement."""
-    return re.sub(r"%\((\w+)\)s", r"@\1", sql).replace("%%", "%")
-
-
-@pytest.mark.parametrize("name", sorted(QUERIES))
-def test_exact_query(name):
-    (sql, params), expected_sql, expected_params = QUERIES[name]
-    assert sql == expected_sql
-    assert params == expected_params
-
-
-@pytest.mark.parametrize("name", sorted(QUERIES))
-def test_query_parses_as_tsql(name):
-    (sql, _), _, _ = QUERIES[name]
-    sqlglot.parse_one(parseable(sql), read="tsql", error_level=ErrorLevel.RAISE)
+test_exact_query, test_query_parses = exact_sql_tests(QUERIES, "tsql", marker="@")
 
 
 @pytest.mark.parametrize(
