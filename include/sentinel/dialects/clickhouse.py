@@ -31,6 +31,7 @@ class ClickHouseSentinel(SentinelDialect):
     name = "clickhouse"
     sqlglot_dialect = "clickhouse"
     commit = None
+    true_literal, false_literal = "true", "false"
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
         return (
@@ -78,8 +79,6 @@ class ClickHouseSentinel(SentinelDialect):
 
     def update_statement(self, table: str, sets: str, where: str) -> str:
         return f"ALTER TABLE {table} UPDATE {sets} WHERE {where} SETTINGS mutations_sync = 2;"
-
-    true_literal, false_literal = "true", "false"
 
     def timestamp_literal(self, value: datetime) -> str:
         utc = value.astimezone(UTC) if value.tzinfo else value

@@ -32,6 +32,7 @@ class OracleSentinel(SentinelDialect):
     folds_to_upper = True
     row_values = False
     session_setup = ("ALTER SESSION SET NLS_SORT = BINARY NLS_COMP = BINARY NLS_NUMERIC_CHARACTERS = '.,'",)
+    true_literal, false_literal = "1", "0"
 
     def bind(self, name: str) -> str:
         return f":{name}"
@@ -75,8 +76,6 @@ class OracleSentinel(SentinelDialect):
 
     def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"TO_NUMBER(SUBSTR({self.row_hash(columns)}, 1, 15), 'XXXXXXXXXXXXXXX')"
-
-    true_literal, false_literal = "1", "0"
 
     def timestamp_literal(self, value: datetime) -> str:
         text = self.string(value.isoformat(sep=" ", timespec="microseconds"))

@@ -30,6 +30,7 @@ class SqlServerSentinel(SentinelDialect):
     tuple_in = False
     begin = "BEGIN TRANSACTION;"
     commit = "COMMIT TRANSACTION;"
+    true_literal, false_literal = "1", "0"
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
         return (
@@ -86,8 +87,6 @@ class SqlServerSentinel(SentinelDialect):
 
     def modulo(self, left: str, right: str) -> str:
         return f"({left}) %% {right}"  # %% : pymssql formats the query with Python's % operator
-
-    true_literal, false_literal = "1", "0"
 
     def timestamp_literal(self, value: datetime) -> str:
         kind = "DATETIMEOFFSET(7)" if value.tzinfo is not None else "DATETIME2(7)"
