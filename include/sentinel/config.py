@@ -33,13 +33,11 @@ class Database:
     conn_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # passed to the driver (Snowflake warehouse, role)
 
-    def password(self) -> str | None:
-        if self.password_env:
-            try:
-                return os.environ[self.password_env]
-            except KeyError:
-                raise ConfigError(f"set the environment variable {self.password_env} (password_env)") from None
-        return self._connection().password if self.conn_id else None
+    def _password_from_env(self) -> str:
+        try:
+            return os.environ[self.password_env]
+        except KeyError:
+            raise ConfigError(f"set the environment variable {self.password_env} (password_env)") from None
 
     def _connection(self):
         from airflow.sdk import BaseHook  # only when a conn_id is configured: the library runs without Airflow
@@ -52,12 +50,14 @@ class Database:
     def settings(self) -> dict[str, Any]:
         """host, port, database, username and password, from the file and then the Airflow connection."""
         values = {"host": self.host, "port": self.port, "database": self.database, "username": self.username}
+        password = self._password_from_env() if self.password_env else None
         if self.conn_id:
-            conn = self._connection()
+            conn = self._connection()  # read once: a lookup may go to a secrets backend
             found = {"host": conn.host, "port": conn.port, "database": conn.schema, "username": conn.login}
             values = {k: v if v is not None else found[k] for k, v in values.items()}
+            password = password if self.password_env else conn.password
         values["port"] = values["port"] or DEFAULT_PORTS.get(self.db_type)
-        return values | {"password": self.password()}
+        return values | {"password": password}
 
     def url(self) -> str:
         if self.url_env:
