@@ -30,6 +30,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from dataplatform.hooks.control import ControlDatabaseHook
+from dataplatform.hooks.source import source_params
 from dataplatform.links import airflow_run_url
 from include.control.lifecycle import Lifecycle, RowBusy, RowInactive, RowLost
 from include.control.repository import ControlRepository
@@ -262,8 +263,15 @@ class LoadTableOperator(LoadLifecycle, BaseOperator):
         row, request = self.begin(context)
         try:
             dbconfig = self.repo.get_dbconfig(row["db_config_key"])
+            params = source_params(row["db_config_key"])  # in Airflow, the source is its Airflow connection
             result = execute(
-                local_engine(), control_row(row), dbconfig, action=self.action, chunk=self.chunk, **request
+                local_engine(),
+                control_row(row),
+                dbconfig,
+                action=self.action,
+                chunk=self.chunk,
+                params=params,
+                **request,
             )
             self.finish(context, result.get("summary", {}))
         except BaseException as exc:
