@@ -65,6 +65,29 @@ def test_a_successful_run_run_again_ends_succeeded_with_one_true_history_row(air
     )
 
 
+def test_a_row_left_in_progress_by_an_ended_run_is_taken_over_by_the_next(
+    airflow_db, loader_dag, repo, orders, control_url
+):
+    from tests.control.helpers import execute
+
+    repo.add(control_row("orders", "incremental", **ORDERS))
+    crashed = loader_dag("test.orders").test(run_after=DAY, logical_date=DAY)
+    # as if its worker had died mid-load: the row still says In Progress, its Airflow run has ended
+    execute(control_url, "UPDATE table_control SET last_status = 'In Progress' WHERE control_key = 'test.orders'")
+    execute(control_url, "UPDATE historical_metadata SET load_status = 'In Progress'")
+
+    run = loader_dag("test.orders").test()  # Airflow (the task SDK) says the holder's run is not live
+
+    assert run.state == "success", tasks(run)
+    assert repo.get("test.orders")["current_run_id"] == run.run_id
+    first, second = repo.runs("test.orders")
+    assert (first["run_id"], first["load_status"]) == (crashed.run_id, "Failed")
+    assert first["error_message"].startswith(
+        f"abandoned: the row said In Progress after run {crashed.run_id} had ended"
+    )
+    assert second["load_status"] == "Succeeded"
+
+
 def test_a_failed_chunk_keeps_its_error_after_the_later_chunks_ran(airflow_db, loader_dag, repo, orders, monkeypatch):
     repo.add(control_row("orders", "chunked_backfill", **CHUNKED))
     real = chunked_backfill.load_chunk

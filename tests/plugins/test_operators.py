@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from airflow.sdk.api.datamodels._generated import DagRunState
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
 from dataplatform.operators.load import LoadTableOperator, QueueLoadOperator
@@ -60,7 +61,7 @@ def test_an_interval_reload_of_an_integer_cursor_table_is_refused_naming_the_fix
     assert LoadTableOperator(task_id="load", control_key="k").request(context(), row)["interval"] is None
 
 
-def airflow_context(run_id="r1", holder_state="running"):
+def airflow_context(run_id="r1", holder_state=DagRunState.RUNNING):
     ti = SimpleNamespace(get_dagrun_state=lambda dag_id, run_id: holder_state)
     return {**context(), "run_id": run_id, "dag": SimpleNamespace(dag_id="sales.orders"), "ti": ti}
 
@@ -88,7 +89,9 @@ def test_a_row_held_by_an_ended_run_is_taken_over(repo, control_connection):
     add(repo, "sales.orders")
     repo.queue("sales.orders", "other-run")
 
-    row, _ = LoadTableOperator(task_id="load", control_key="sales.orders").begin(airflow_context(holder_state="failed"))
+    row, _ = LoadTableOperator(task_id="load", control_key="sales.orders").begin(
+        airflow_context(holder_state=DagRunState.FAILED)
+    )
 
     assert (row["last_status"], row["current_run_id"]) == ("In Progress", "r1")
 

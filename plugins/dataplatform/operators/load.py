@@ -53,7 +53,7 @@ def run_is_live(context, run_id: str) -> bool | None:
         state = context["ti"].get_dagrun_state(dag_id=context["dag"].dag_id, run_id=run_id)
     except Exception:  # no such run (deleted), or no Task SDK (a bare operator call)
         return None
-    return str(state) in LIVE_RUN_STATES
+    return getattr(state, "value", state) in LIVE_RUN_STATES  # a str Enum without __str__: compare its value
 
 
 class LoadLifecycle:
