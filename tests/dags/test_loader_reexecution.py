@@ -5,10 +5,12 @@ waiting for each other) is for the real-Airflow tier; here each run's claim, wai
 """
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from dataplatform.operators import load as load_operators
+from dataplatform.operators.load import LoadTableOperator
 from include.dataloader.strategies import chunked_backfill
 from tests.dags.conftest import ORDERS, tasks
 from tests.dataloader.conftest import control_row
@@ -115,15 +117,56 @@ def test_a_failed_chunk_keeps_its_error_after_the_later_chunks_ran(airflow_db, l
     [history] = repo.runs("test.orders")
     assert (history["load_status"], history["error_message"]) == ("Failed", row["last_status_message"])
 
-    monkeypatch.setattr(chunked_backfill, "load_chunk", real)  # the cause is fixed; the run is re-run
-    again = loader_dag("test.orders").test(run_after=DAY, logical_date=DAY)
-    assert (again.run_id, again.state) == (run.run_id, "success")
+    monkeypatch.setattr(chunked_backfill, "load_chunk", real)  # the cause is fixed
+    ctx = task_context(run)
+    chunk = {"index": 1, "count": 3, "lower": 6, "upper": 11}  # the plan's second chunk: 6 <= order_id < 11
+
+    # the failed chunk cleared alone: it re-runs, its error leaves the row, finalize still has to run
+    LoadTableOperator(task_id="load_chunk", control_key="test.orders", action="chunk", chunk=chunk).execute(ctx)
+    row = repo.get("test.orders")
+    assert row["last_status"] == "Failed"
+    assert "the row stays Failed until finalize of run" in row["last_status_message"]
+
+    LoadTableOperator(task_id="finalize", control_key="test.orders", action="finalize").execute(ctx)  # cleared
     row = repo.get("test.orders")
     assert (row["last_status"], row["last_status_message"], row["load_strategy"]) == (
         "Succeeded",
         "backfill complete: 12 rows",
         "incremental",
     )
+    [history] = repo.runs("test.orders")
+    assert (history["load_status"], history["rows_processed"], history["error_message"]) == ("Succeeded", 12, None)
+
+
+def task_context(run):
+    """What a task of ``run`` gets when it is cleared and runs again (no other run is live)."""
+    return {
+        "run_id": run.run_id,
+        "dag": SimpleNamespace(dag_id=run.dag_id),
+        "params": {},
+        "dag_run": SimpleNamespace(run_type="manual"),
+        "ti": SimpleNamespace(get_dagrun_state=lambda dag_id, run_id: "success"),
+    }
+
+
+def test_clearing_only_the_load_of_a_successful_run_reruns_it_and_ends_succeeded(
+    airflow_db, loader_dag, repo, orders, source_sql
+):
+    repo.add(control_row("orders", "incremental", **ORDERS))
+    run = loader_dag("test.orders").test(run_after=DAY, logical_date=DAY)
+    source_sql("INSERT INTO orders VALUES (13, 'new', '2024-02-01')")
+
+    summary = LoadTableOperator(task_id="load", control_key="test.orders").execute(task_context(run))
+
+    assert summary["inserted"] == 1
+    row = repo.get("test.orders")
+    assert (row["last_status"], row["current_run_id"], row["incremental_value"]) == (
+        "Succeeded",
+        run.run_id,
+        "2024-02-01 00:00:00",
+    )
+    [history] = repo.runs("test.orders")
+    assert (history["load_status"], history["rows_processed"], history["error_message"]) == ("Succeeded", 2, None)
 
 
 def test_an_interval_reload_of_an_integer_cursor_table_is_refused_in_queue(airflow_db, loader_dag, repo, orders):

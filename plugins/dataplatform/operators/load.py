@@ -85,12 +85,13 @@ class LoadLifecycle:
 
     def lifecycle(self, context) -> Lifecycle:
         run_id = context["run_id"]
+        dag = context.get("dag")
         return Lifecycle(
             self.repo,
             self.control_key,
             run_id,
             is_live=lambda other: run_is_live(context, other),
-            airflow_run_url=airflow_run_url(context["dag"].dag_id, run_id),
+            airflow_run_url=airflow_run_url(dag.dag_id if dag else self.control_key, run_id),  # dag_id: the key
         )
 
     def begin(self, context) -> tuple[dict[str, Any], dict[str, Any]]:
