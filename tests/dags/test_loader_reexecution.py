@@ -192,3 +192,16 @@ def test_a_load_in_airflow_reads_its_source_from_the_airflow_connection_alone(
 
     assert run.state == "success", tasks(run)
     assert repo.get("test.orders")["rows_processed"] == 12
+
+
+def test_every_writing_task_claims_with_the_configured_wait(loader_dag, repo, monkeypatch):
+    monkeypatch.setenv("DATALOADER_CLAIM_POLL_SECONDS", "15")
+    monkeypatch.setenv("DATALOADER_CLAIM_WAIT_MINUTES", "90")
+    repo.add(control_row("orders", "chunked_backfill", **CHUNKED))
+
+    dag = loader_dag("test.orders")
+
+    for task_id in ("queue", "plan", "finalize"):
+        task = dag.get_task(task_id)
+        assert (task.claim_poll_seconds, task.claim_timeout.total_seconds()) == (15.0, 5400.0), task_id
+    assert dag.get_task("load_chunk").partial_kwargs["claim_poll_seconds"] == 15.0
