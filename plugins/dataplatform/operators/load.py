@@ -97,7 +97,7 @@ class LoadLifecycle:
     def begin(self, context) -> tuple[dict[str, Any], dict[str, Any]]:
         """Claim the row for this run; returns the claimed row (with its dbconfig's db_type) and the job's
         inputs. Defers while another live run holds the row; skips when the row is inactive."""
-        request = self.request(context, self.repo.require(self.control_key))
+        self.request(context, self.repo.require(self.control_key))  # refuses before the row is touched
         life = self.lifecycle(context)
         try:
             life.start() if self.step is None else life.start_step(self.step)
@@ -105,7 +105,8 @@ class LoadLifecycle:
             self.wait_for_row(context, busy)
         except RowInactive as inactive:
             raise AirflowSkipException(str(inactive)) from None
-        return self.repo.require(self.control_key), request
+        row = self.repo.require(self.control_key)  # as claimed: the watermark another run may have moved
+        return row, self.request(context, row)
 
     def wait_for_row(self, context, busy: RowBusy) -> None:
         """Defer for ``claim_poll_seconds``, then claim again; fail after ``claim_timeout`` of waiting."""
