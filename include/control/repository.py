@@ -293,26 +293,98 @@ class ControlRepository:
             {"key": control_key, "run_id": run_id, "url": airflow_run_url},
         )
 
-    def resume(self, control_key: str, run_id: str) -> Row | None:
-        """Failed → In Progress again, for the same run: a failed task of that run was cleared and is
-        re-running (a chunk of a backfill). A no-op when the row is already In Progress for the run."""
+    def claim(
+        self,
+        control_key: str,
+        run_id: str,
+        *,
+        status: str,
+        holder: str | None,
+        holder_status: str | None,
+        message: str | None = None,
+        airflow_run_url: str | None = None,
+        abandoned: str | None = None,
+        keep_rows: bool = False,
+    ) -> Row | None:
+        """Take the row for ``run_id`` as ``status`` (Queued or In Progress), and (re)open the run's
+        historical_metadata row.
+
+        A compare-and-set: it acts only while the row is still held by ``holder`` with ``holder_status``, as
+        the caller saw it, so two runs deciding at once cannot both win. A row held by another run must be
+        active. ``abandoned``: the previous holder's run has ended without closing its historical row; that
+        row becomes Failed with this reason. ``keep_rows``: the run's recorded row count stays (a step re-run
+        alone after its run succeeded).
+        """
         return self._one(
             """
-            WITH r AS (
+            WITH c AS (
                 UPDATE table_control
-                   SET last_status = 'In Progress', last_status_date_time = now(), last_status_message = NULL
-                 WHERE control_key = %(key)s AND current_run_id = %(run_id)s
-                   AND last_status IN ('Failed', 'In Progress')
+                   SET last_status = %(status)s, last_status_date_time = now(), last_status_message = %(msg)s,
+                       last_load_date_time = CASE WHEN %(status)s = 'In Progress' THEN now()
+                                                  ELSE last_load_date_time END,
+                       databricks_run_url = CASE WHEN current_run_id = %(run_id)s AND %(status)s = 'In Progress'
+                                                 THEN databricks_run_url END,
+                       airflow_run_url = coalesce(%(url)s, airflow_run_url),
+                       current_run_id = %(run_id)s
+                 WHERE control_key = %(key)s
+                   AND current_run_id IS NOT DISTINCT FROM %(holder)s
+                   AND last_status IS NOT DISTINCT FROM %(holder_status)s
+                   AND (is_active OR current_run_id IS NOT DISTINCT FROM %(run_id)s)
+                RETURNING *
+            ), prev AS (
+                UPDATE historical_metadata h
+                   SET load_status = 'Failed', load_end_time = now(), error_message = %(abandoned)s
+                  FROM c WHERE %(abandoned)s::text IS NOT NULL AND h.control_key = c.control_key
+                   AND h.run_id = %(holder)s AND h.run_id <> %(run_id)s
+                   AND h.load_status IN ('Queued', 'In Progress')
+            ), h AS (
+                INSERT INTO historical_metadata (control_key, run_id, load_queued_time, load_start_time, load_status)
+                SELECT control_key, current_run_id, now(),
+                       CASE WHEN last_status = 'In Progress' THEN now() END, last_status FROM c
+                ON CONFLICT (control_key, run_id) DO UPDATE
+                   SET load_status = EXCLUDED.load_status, load_start_time = EXCLUDED.load_start_time,
+                       load_queued_time = CASE WHEN EXCLUDED.load_status = 'Queued' THEN now()
+                                               ELSE coalesce(historical_metadata.load_queued_time, now()) END,
+                       load_end_time = NULL, error_message = NULL,
+                       rows_processed = CASE WHEN %(keep_rows)s THEN historical_metadata.rows_processed END
+            )
+            SELECT * FROM c
+            """,
+            {
+                "key": control_key,
+                "run_id": run_id,
+                "status": status,
+                "holder": holder,
+                "holder_status": holder_status,
+                "msg": _clip(message),
+                "url": airflow_run_url,
+                "abandoned": _clip(abandoned),
+                "keep_rows": keep_rows,
+            },
+        )
+
+    def record_outcome(
+        self, control_key: str, run_id: str, *, status: str, message: str | None, from_status: str
+    ) -> Row | None:
+        """Set the status and message of a row that ``run_id`` holds as ``from_status``, and its run's
+        historical row: a step of a run (a backfill chunk) failed, or re-ran after its failure."""
+        return self._one(
+            """
+            WITH o AS (
+                UPDATE table_control
+                   SET last_status = %(status)s, last_status_date_time = now(), last_status_message = %(msg)s
+                 WHERE control_key = %(key)s AND current_run_id = %(run_id)s AND last_status = %(from)s
                 RETURNING *
             ), h AS (
                 UPDATE historical_metadata h
-                   SET load_status = 'In Progress', load_end_time = NULL, error_message = NULL
-                  FROM r WHERE h.control_key = r.control_key AND h.run_id = r.current_run_id
-                   AND h.load_status <> 'In Progress'
+                   SET load_status = %(status)s,
+                       load_end_time = CASE WHEN %(status)s IN ('Succeeded', 'Failed') THEN now() END,
+                       error_message = CASE WHEN %(status)s = 'Failed' THEN %(msg)s END
+                  FROM o WHERE h.control_key = o.control_key AND h.run_id = o.current_run_id
             )
-            SELECT * FROM r
+            SELECT * FROM o
             """,
-            {"key": control_key, "run_id": run_id},
+            {"key": control_key, "run_id": run_id, "status": status, "msg": _clip(message), "from": from_status},
         )
 
     def set_databricks_run_url(self, control_key: str, run_id: str, url: str) -> Row | None:

@@ -28,9 +28,13 @@ class Engine:
     reader_for: Callable[[SourceDialect, ConnectionParams], SourceReader]
     secret_lookup: SecretLookup | None = None  # None: by each dbconfig's scope
 
-    def context(self, row: ControlRow, dbconfig: Mapping[str, Any]) -> LoadContext:
+    def context(
+        self, row: ControlRow, dbconfig: Mapping[str, Any], params: ConnectionParams | None = None
+    ) -> LoadContext:
+        """``params``: the source's connection when the caller resolved it (Airflow: its connection);
+        otherwise the dbconfig's secret names are looked up (Databricks secret scope, or ``env``)."""
         dialect = dialect_for(dbconfig["db_type"])
-        params = resolve(dbconfig, self.secret_lookup)
+        params = params or resolve(dbconfig, self.secret_lookup)
         return LoadContext(SourceTable(row, dialect, self.reader_for(dialect, params)), self.warehouse)
 
 

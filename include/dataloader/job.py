@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from include.control.model import CONFIG_FIELDS, ControlRow
+from include.dataloader.dialects import ConnectionParams
 from include.dataloader.engine import ENGINES, Engine
 from include.dataloader.strategies import STRATEGIES, chunked_backfill
 from include.dataloader.strategies.base import LoadSummary
@@ -48,8 +49,10 @@ def execute(
     watermark: str | None = None,
     interval: tuple[str, str] | None = None,
     chunk: Mapping[str, Any] | None = None,
+    params: ConnectionParams | None = None,
 ) -> dict[str, Any]:
-    ctx = engine.context(row, dbconfig)
+    """``params``: the source's resolved connection (in Airflow, its connection); None: from the dbconfig."""
+    ctx = engine.context(row, dbconfig, params)
     log.info("%s: %s (%s) from %s into %s", row.control_key, action, row.load_strategy, dbconfig["db_type"], ctx.target)
     if action == "load":
         result: LoadSummary | list = STRATEGIES[row.load_strategy](ctx, watermark, interval)

@@ -225,16 +225,3 @@ def test_databricks_run_url_is_stored_only_for_the_running_run(repo):
     assert repo.set_databricks_run_url("sales.orders", "run-1", "https://dbx/run/2")["databricks_run_url"] == (
         "https://dbx/run/2"
     )
-
-
-def test_resume_brings_a_failed_run_back_in_progress(repo):
-    _running(repo)
-    repo.fail("sales.orders", "run-1", "chunk 3 failed")
-
-    resumed = repo.resume("sales.orders", "run-1")
-
-    assert (resumed["last_status"], resumed["last_status_message"]) == ("In Progress", None)
-    run = _run(repo, "sales.orders")
-    assert (run["load_status"], run["error_message"], run["load_end_time"]) == ("In Progress", None, None)
-    assert repo.resume("sales.orders", "run-1")["last_status"] == "In Progress"  # idempotent
-    assert repo.resume("sales.orders", "another-run") is None

@@ -94,7 +94,9 @@ def test_no_password_reaches_the_control_table(repo, engine, configured, monkeyp
 
 def test_a_row_already_running_is_refused(repo, engine, configured):
     repo.queue(configured, "other-run")
-    with pytest.raises(runner.LoadRefused, match=r"test.orders was not queued: it is Queued \(run other-run\)"):
+    with pytest.raises(
+        runner.LoadRefused, match=r"test.orders was not queued: .* it is Queued for run other-run, which has not ended"
+    ):
         runner.run(repo, configured, "run-1", engine)
 
 

@@ -1,4 +1,5 @@
-"""The source-change trigger: its serialisation, and its run against a real PostgreSQL source."""
+"""The source-change trigger: its serialisation, and its run against a real PostgreSQL source through the
+project's own driver (psycopg), from the Airflow connection alone."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,11 @@ COUNT = 'SELECT COUNT(*) AS changes FROM "public"."orders" WHERE "id" > 2'
 
 def trigger(deadline: datetime) -> SourceChangesTrigger:
     return SourceChangesTrigger(
-        conn_id="test_source", count_sql=COUNT, deadline=deadline.isoformat(), poll_interval=0.2
+        conn_id="test_source",
+        db_type="postgresql",
+        count_sql=COUNT,
+        deadline=deadline.isoformat(),
+        poll_interval=0.2,
     )
 
 
@@ -19,7 +24,13 @@ def test_serialize_mirrors_the_constructor():
     deadline = datetime(2024, 1, 1, tzinfo=UTC)
     assert trigger(deadline).serialize() == (
         "dataplatform.triggers.source_changes.SourceChangesTrigger",
-        {"conn_id": "test_source", "count_sql": COUNT, "deadline": "2024-01-01T00:00:00+00:00", "poll_interval": 0.2},
+        {
+            "conn_id": "test_source",
+            "db_type": "postgresql",
+            "count_sql": COUNT,
+            "deadline": "2024-01-01T00:00:00+00:00",
+            "poll_interval": 0.2,
+        },
     )
 
 

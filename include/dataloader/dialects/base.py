@@ -130,6 +130,10 @@ class SourceDialect:
     def jdbc_url(self, params: ConnectionParams) -> str:
         raise NotImplementedError
 
+    def connect(self, params: ConnectionParams) -> Any:
+        """A DB-API connection (autocommit where the driver has it) through the project's own driver."""
+        raise NotImplementedError(f"{self.name} has no driver connection")
+
     spark_format: ClassVar[str] = "jdbc"
 
     def spark_read_options(self, params: ConnectionParams) -> dict[str, str]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import Any
 
 from sqlglot import exp
 
@@ -85,3 +86,15 @@ class ClickHouseDialect(SourceDialect):
 
     def jdbc_url(self, params: ConnectionParams) -> str:
         return f"jdbc:clickhouse://{params.host}:{params.port or self.default_port}/{params.database or 'default'}"
+
+    def connect(self, params: ConnectionParams) -> Any:
+        from clickhouse_connect import dbapi
+
+        return dbapi.connect(
+            host=params.host,
+            port=params.port or self.default_port,
+            username=params.user or "default",
+            password=params.password or "",
+            database=params.database or "default",
+            **dict(params.options or {}),
+        )

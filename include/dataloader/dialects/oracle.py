@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlglot import exp
 
@@ -70,3 +71,9 @@ class OracleDialect(SourceDialect):
     def jdbc_url(self, params: ConnectionParams) -> str:
         # the database is a service name
         return f"jdbc:oracle:thin:@//{params.host}:{params.port or self.default_port}/{params.database}"
+
+    def connect(self, params: ConnectionParams) -> Any:
+        import oracledb  # thin mode: no Oracle client
+
+        dsn = f"{params.host}:{params.port or self.default_port}/{params.database}"  # database: the service name
+        return oracledb.connect(user=params.user, password=params.password, dsn=dsn, **dict(params.options or {}))

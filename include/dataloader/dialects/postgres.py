@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlglot import exp
 
@@ -40,3 +41,18 @@ class PostgresDialect(SourceDialect):
 
     def jdbc_url(self, params: ConnectionParams) -> str:
         return f"jdbc:postgresql://{params.host}:{params.port or self.default_port}/{params.database}"
+
+    def connect(self, params: ConnectionParams) -> Any:
+        import psycopg  # libpq: unix sockets and every libpq option (sslmode, ...) work
+        from psycopg.conninfo import make_conninfo
+
+        conninfo = params.url or make_conninfo(
+            "",
+            host=params.host,
+            port=params.port,
+            dbname=params.database,
+            user=params.user,
+            password=params.password,
+            **dict(params.options or {}),
+        )
+        return psycopg.connect(conninfo, autocommit=True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlglot import exp
 
@@ -53,4 +54,17 @@ class SqlServerDialect(SourceDialect):
         return (
             f"jdbc:sqlserver://{params.host}:{params.port or self.default_port};"
             f"databaseName={params.database};encrypt=true;trustServerCertificate=false"
+        )
+
+    def connect(self, params: ConnectionParams) -> Any:
+        import pymssql
+
+        return pymssql.connect(
+            server=params.host,
+            port=str(params.port or self.default_port),
+            user=params.user,
+            password=params.password,
+            database=params.database,
+            autocommit=True,
+            **dict(params.options or {}),
         )

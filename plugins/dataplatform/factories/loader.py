@@ -58,6 +58,8 @@ class LoaderSettings:
     deadline_alerts: bool = True
     chunk_parallelism: int = 1  # backfill chunks of one table written at a time (Delta write conflicts)
     change_wait: timedelta = timedelta(minutes=30)
+    claim_poll_seconds: float = 60.0  # a run waiting for the row another run holds tries again this often
+    claim_timeout: timedelta = timedelta(hours=6)  # and fails after waiting this long
     change_poll_seconds: float = 60.0
     databricks_conn_id: str = "databricks_default"
     databricks_poll_seconds: int = 30
@@ -81,6 +83,8 @@ class LoaderSettings:
             chunk_parallelism=int(env("DATALOADER_CHUNK_PARALLELISM", "1")),
             change_wait=timedelta(minutes=float(env("DATALOADER_CHANGE_WAIT_MINUTES", "30"))),
             change_poll_seconds=float(env("DATALOADER_CHANGE_POLL_SECONDS", "60")),
+            claim_poll_seconds=float(env("DATALOADER_CLAIM_POLL_SECONDS", "60")),
+            claim_timeout=timedelta(minutes=float(env("DATALOADER_CLAIM_WAIT_MINUTES", "360"))),
             databricks_conn_id=env("DATALOADER_DATABRICKS_CONN_ID", "databricks_default"),
             databricks_poll_seconds=int(env("DATALOADER_DATABRICKS_POLL_SECONDS", "30")),
             databricks_job_file=env("DATALOADER_DATABRICKS_JOB_FILE", cls.databricks_job_file),
@@ -185,10 +189,12 @@ def loader_dag(row: ControlRow, db_type: str | None, settings: LoaderSettings) -
         },
         deadline=deadline,
     ) as dag:
-        queue = QueueLoadOperator(task_id="queue", control_key=key)
+        # every writing task claims the row for its run, waiting (deferred) while another live run holds it
+        claim = {"claim_poll_seconds": settings.claim_poll_seconds, "claim_timeout": settings.claim_timeout}
+        queue = QueueLoadOperator(task_id="queue", control_key=key, **claim)
 
         def load_task(task_id: str, **kwargs):
-            common = {"task_id": task_id, "control_key": key, "pool": settings.pool, **kwargs}
+            common = {"task_id": task_id, "control_key": key, "pool": settings.pool, **claim, **kwargs}
             if target == "databricks":
                 return DatabricksLoadOperator(
                     python_file=settings.databricks_job_file,
@@ -201,7 +207,13 @@ def loader_dag(row: ControlRow, db_type: str | None, settings: LoaderSettings) -
 
         if row.load_strategy == "chunked_backfill":
             plan = load_task("plan", action="plan")
-            chunk_common = {"task_id": "load_chunk", "control_key": key, "pool": settings.pool, "action": "chunk"}
+            chunk_common = {
+                "task_id": "load_chunk",
+                "control_key": key,
+                "pool": settings.pool,
+                "action": "chunk",
+                **claim,
+            }
             chunk_common["max_active_tis_per_dagrun"] = settings.chunk_parallelism
             if target == "databricks":
                 chunks = DatabricksLoadOperator.partial(

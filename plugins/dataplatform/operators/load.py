@@ -5,13 +5,17 @@ then Succeeded or Failed). A chunked backfill: ``queue`` → ``plan`` → ``load
 chunks → ``finalize``. The work runs in the worker (:class:`LoadTableOperator`, the local engine) or as a
 Databricks run (:class:`DatabricksLoadOperator`); which one is configuration, chosen by the DAG factory.
 
-The operators read the live control row when they run, never the parse-time snapshot.
+The operators read the live control row when they run, never the parse-time snapshot. Each task claims
+the row for its run first (:mod:`include.control.lifecycle`): a task of a run whose row another live run
+holds waits, deferred, so the runs of one table never write it at the same time, and any task may be
+cleared or retried and re-runs idempotently.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
@@ -21,48 +25,115 @@ from airflow.providers.databricks.operators.databricks import (
     DatabricksSubmitRunOperator,
 )
 from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from dataplatform.hooks.control import ControlDatabaseHook
+from dataplatform.hooks.source import source_params
 from dataplatform.links import airflow_run_url
+from include.control.lifecycle import Lifecycle, RowBusy, RowInactive, RowLost
 from include.control.repository import ControlRepository
 from include.dataloader.redact import describe
 
 Action = Literal["load", "plan", "chunk", "finalize"]
 BACKFILL_RUN_TYPE = "backfill"
+LIVE_RUN_STATES = ("queued", "running")
+INTERVAL_STRATEGIES = ("incremental", "append_only", "check_and_load")  # the ones that read by the interval
+CLAIM_POLL_SECONDS = 60.0
+CLAIM_TIMEOUT = timedelta(hours=6)
+
+
+def run_is_live(context, run_id: str) -> bool | None:
+    """Whether another run of this DAG is still queued or running, from Airflow (the Task SDK);
+    None for a `dataloader run` from a shell, or when Airflow cannot tell."""
+    if run_id.startswith("cli__"):
+        return None
+    try:
+        state = context["ti"].get_dagrun_state(dag_id=context["dag"].dag_id, run_id=run_id)
+    except Exception:  # no such run (deleted), or no Task SDK (a bare operator call)
+        return None
+    return getattr(state, "value", state) in LIVE_RUN_STATES  # a str Enum without __str__: compare its value
 
 
 class LoadLifecycle:
-    """What every loader task does around its work: find the live row, claim it for this DAG run,
-    and record success or failure. Mixed into operators that set ``control_key`` and ``control_conn_id``."""
+    """What every loader task does around its work: find the live row, claim it for this DAG run (waiting,
+    deferred, while another live run holds it), and record success or failure through
+    :class:`include.control.lifecycle.Lifecycle`. Mixed into operators that set ``control_key``,
+    ``control_conn_id``, ``action`` (and ``chunk``), ``claim_poll_seconds`` and ``claim_timeout``."""
 
     control_key: str
     control_conn_id: str
-    action: Action
+    action: Action | Literal["queue"]
+    chunk: dict[str, Any] | None = None
+    claim_poll_seconds: float = CLAIM_POLL_SECONDS
+    claim_timeout: timedelta = CLAIM_TIMEOUT
+    _waiting_since: str | None = None
 
     @cached_property
     def repo(self) -> ControlRepository:
         return ControlDatabaseHook(self.control_conn_id).repository(change_source="airflow")
 
-    def begin(self, context) -> dict[str, Any]:
-        """Claim the row for this run: Queued → In Progress, or back to In Progress when a failed task of
-        the same run was cleared or retried. Returns the live control row."""
+    @property
+    def step(self) -> str | None:
+        """The task as a step of its run (plan, load_chunk[i]); None for the run's final task."""
+        if self.action == "plan":
+            return "plan"
+        if self.action == "chunk":
+            return f"load_chunk[{(self.chunk or {}).get('index', '?')}]"
+        return None
+
+    def lifecycle(self, context) -> Lifecycle:
         run_id = context["run_id"]
-        url = airflow_run_url(context["dag"].dag_id, run_id)
-        claimed = self.repo.start(self.control_key, run_id, airflow_run_url=url) or self.repo.resume(
-            self.control_key, run_id
+        dag = context.get("dag")
+        return Lifecycle(
+            self.repo,
+            self.control_key,
+            run_id,
+            is_live=lambda other: run_is_live(context, other),
+            airflow_run_url=airflow_run_url(dag.dag_id if dag else self.control_key, run_id),  # dag_id: the key
         )
-        if claimed is None:
-            current = self.repo.require(self.control_key)
+
+    def begin(self, context) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Claim the row for this run; returns the claimed row (with its dbconfig's db_type) and the job's
+        inputs. Defers while another live run holds the row; skips when the row is inactive."""
+        self.request(context, self.repo.require(self.control_key))  # refuses before the row is touched
+        life = self.lifecycle(context)
+        try:
+            life.start() if self.step is None else life.start_step(self.step)
+        except RowBusy as busy:
+            self.wait_for_row(context, busy)
+        except RowInactive as inactive:
+            raise AirflowSkipException(str(inactive)) from None
+        row = self.repo.require(self.control_key)  # as claimed: the watermark another run may have moved
+        return row, self.request(context, row)
+
+    def wait_for_row(self, context, busy: RowBusy) -> None:
+        """Defer for ``claim_poll_seconds``, then claim again; fail after ``claim_timeout`` of waiting."""
+        since = datetime.fromisoformat(self._waiting_since) if self._waiting_since else datetime.now(UTC)
+        waited = datetime.now(UTC) - since
+        if waited > self.claim_timeout:
             raise AirflowFailException(
-                f"{self.control_key}: not queued for run {run_id}: it is {current['last_status']} for run "
-                f"{current['current_run_id']}. Let that run finish (or cancel it), then clear this task."
+                f"{busy} (waited {int(waited.total_seconds() // 60)} minutes, the limit is "
+                f"{int(self.claim_timeout.total_seconds() // 60)}); clear this task once that run has ended"
             )
-        return self.repo.require(self.control_key)  # the claimed row, with its dbconfig's db_type
+        self.log.info("%s; next try in %ss", busy, self.claim_poll_seconds)
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=self.claim_poll_seconds)),
+            method_name="claim_after_wait",
+            kwargs={"waiting_since": since.isoformat()},
+        )
+
+    def claim_after_wait(self, context, event: Any = None, waiting_since: str | None = None):
+        self._waiting_since = waiting_since
+        return self.execute(context)
 
     def request(self, context, row: Mapping[str, Any]) -> dict[str, Any]:
-        """The job's inputs for this run: watermark, interval, from the row and the run's params."""
+        """The job's inputs for this run: watermark, interval, from the row and the run's params.
+
+        A run that reloads its data interval (a backfill, ``reload_interval``) is refused for a table read
+        by an integer cursor: a time interval cannot select its rows.
+        """
         params = context.get("params") or {}
         watermark = row["incremental_value"]
         if params.get("force_full_reload"):
@@ -74,29 +145,33 @@ class LoadLifecycle:
         if dag_run is not None and (dag_run.run_type == BACKFILL_RUN_TYPE or params.get("reload_interval")):
             start, end = context["data_interval_start"], context["data_interval_end"]
             interval = (_cursor_text(start), _cursor_text(end))
+            if row.get("incremental_type") == "integer" and row.get("load_strategy") in INTERVAL_STRATEGIES:
+                raise AirflowFailException(integer_interval_refusal(self.control_key, row, context["run_id"], interval))
         return {"watermark": watermark, "interval": interval}
 
     def finish(self, context, summary: Mapping[str, Any]) -> None:
-        """Record success, for the actions that end a load."""
-        if self.action not in ("load", "finalize"):
+        """Record success: the run's result for its final task, the step's success for a step."""
+        life = self.lifecycle(context)
+        if self.step is not None:
+            life.step_succeeded(self.step)
             return
-        processed = summary["inserted"] + summary["updated"] + summary["deleted"]
-        done = self.repo.succeed(
-            self.control_key,
-            context["run_id"],
-            rows_processed=processed,
-            watermark=summary["watermark"],
-            message=summary["message"],
-            switch_to_strategy=summary.get("switch_to_strategy"),
-        )
-        if done is None:
-            raise AirflowFailException(
-                f"{self.control_key}: the load finished but the row is no longer In Progress for run "
-                f"{context['run_id']} (a monitor cancelled it?); its result was not recorded"
-            )
+        try:
+            life.succeed(summary)
+        except RowLost as lost:
+            raise AirflowFailException(str(lost)) from None
 
     def failed(self, context, exc: BaseException) -> None:
-        self.repo.fail(self.control_key, context["run_id"], describe(exc))
+        self.lifecycle(context).fail(describe(exc), step=self.step)
+
+
+def integer_interval_refusal(control_key: str, row: Mapping[str, Any], run_id: str, interval: tuple) -> str:
+    return (
+        f"{control_key}: run {run_id} would reload its data interval [{interval[0]}, {interval[1]}), but the "
+        f"table is read by the integer cursor {row.get('incremental_column')!r}, which a time interval cannot "
+        "select; nothing was loaded and the row is unchanged. To reload rows of this table, trigger a run "
+        "with force_full_reload=true (reads the whole table and merges it) or watermark_override=<id> (reads "
+        "from that id); do not backfill it"
+    )
 
 
 def _cursor_text(moment) -> str:
@@ -108,30 +183,47 @@ def summary_for_xcom(result: Mapping[str, Any]) -> Any:
     return result["chunks"] if "chunks" in result else result.get("summary", result)
 
 
-class QueueLoadOperator(BaseOperator):
+class QueueLoadOperator(LoadLifecycle, BaseOperator):
     """Mark the row Queued for this DAG run (and open its historical_metadata row).
 
-    Skips the run when the row is inactive or already queued or running elsewhere.
+    While another live run holds the row (a backfill's other runs, a `dataloader run` from a shell), waits,
+    deferred, and queues it when that run has ended. Skips, saying why, when the row is inactive; refuses an
+    interval reload of an integer-cursor table. A no-op when this run already holds the row (cleared).
 
     :param control_key: the control row.
     :param control_conn_id: the control database connection.
+    :param claim_poll_seconds: how often a waiting run tries again.
+    :param claim_timeout: how long it waits before failing.
     """
 
     template_fields = ("control_key",)
     ui_color = "#fdf3d8"
+    action = "queue"
 
-    def __init__(self, *, control_key: str, control_conn_id: str = "dataloader_control", **kwargs):
+    def __init__(
+        self,
+        *,
+        control_key: str,
+        control_conn_id: str = "dataloader_control",
+        claim_poll_seconds: float = CLAIM_POLL_SECONDS,
+        claim_timeout: timedelta = CLAIM_TIMEOUT,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.control_key = control_key
         self.control_conn_id = control_conn_id
+        self.claim_poll_seconds = claim_poll_seconds
+        self.claim_timeout = claim_timeout
 
     def execute(self, context) -> dict[str, str]:
-        repo = ControlDatabaseHook(self.control_conn_id).repository(change_source="airflow")
-        if repo.queue(self.control_key, context["run_id"]) is None:
-            row = repo.require(self.control_key)
-            state = "inactive" if not row["is_active"] else f"{row['last_status']} (run {row['current_run_id']})"
-            raise AirflowSkipException(f"{self.control_key} is {state}: this run does not load it")
-        self.log.info("%s queued for run %s", self.control_key, context["run_id"])
+        self.request(context, self.repo.require(self.control_key))  # refuses what this run cannot load
+        try:
+            row = self.lifecycle(context).queue()
+        except RowBusy as busy:
+            self.wait_for_row(context, busy)
+        except RowInactive as inactive:
+            raise AirflowSkipException(str(inactive)) from None
+        self.log.info("%s is %s for run %s", self.control_key, row["last_status"], context["run_id"])
         return {"control_key": self.control_key, "run_id": context["run_id"]}
 
 
@@ -154,6 +246,8 @@ class LoadTableOperator(LoadLifecycle, BaseOperator):
         action: Action = "load",
         chunk: dict[str, Any] | None = None,
         control_conn_id: str = "dataloader_control",
+        claim_poll_seconds: float = CLAIM_POLL_SECONDS,
+        claim_timeout: timedelta = CLAIM_TIMEOUT,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -161,17 +255,25 @@ class LoadTableOperator(LoadLifecycle, BaseOperator):
         self.action = action
         self.chunk = chunk
         self.control_conn_id = control_conn_id
+        self.claim_poll_seconds = claim_poll_seconds
+        self.claim_timeout = claim_timeout
 
     def execute(self, context) -> Any:
         from include.dataloader.engine import local_engine
         from include.dataloader.job import control_row, execute
 
-        row = self.begin(context)
+        row, request = self.begin(context)
         try:
             dbconfig = self.repo.get_dbconfig(row["db_config_key"])
-            request = self.request(context, row)
+            params = source_params(row["db_config_key"])  # in Airflow, the source is its Airflow connection
             result = execute(
-                local_engine(), control_row(row), dbconfig, action=self.action, chunk=self.chunk, **request
+                local_engine(),
+                control_row(row),
+                dbconfig,
+                action=self.action,
+                chunk=self.chunk,
+                params=params,
+                **request,
             )
             self.finish(context, result.get("summary", {}))
         except BaseException as exc:
@@ -206,6 +308,8 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
         action: Action = "load",
         chunk: dict[str, Any] | None = None,
         control_conn_id: str = "dataloader_control",
+        claim_poll_seconds: float = CLAIM_POLL_SECONDS,
+        claim_timeout: timedelta = CLAIM_TIMEOUT,
         **kwargs,
     ):
         kwargs.setdefault("deferrable", True)
@@ -217,11 +321,13 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
         self.action = action
         self.chunk = chunk
         self.control_conn_id = control_conn_id
+        self.claim_poll_seconds = claim_poll_seconds
+        self.claim_timeout = claim_timeout
 
     def execute(self, context):
         from include.dataloader.job import job_arguments
 
-        row = self.begin(context)
+        row, request = self.begin(context)
         try:
             dbconfig = self.repo.get_dbconfig(row["db_config_key"])
             self.json = {
@@ -229,9 +335,7 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
                 **self.cluster,
                 "spark_python_task": {
                     "python_file": self.python_file,
-                    "parameters": job_arguments(
-                        row, dbconfig, action=self.action, chunk=self.chunk, **self.request(context, row)
-                    ),
+                    "parameters": job_arguments(row, dbconfig, action=self.action, chunk=self.chunk, **request),
                 },
             }
             self.run_id = self._hook.submit_run(self._prepare_submit_json(context))

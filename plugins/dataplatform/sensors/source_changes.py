@@ -8,7 +8,8 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from dataplatform.hooks.control import ControlDatabaseHook
-from dataplatform.triggers.source_changes import SourceChangesTrigger
+from dataplatform.hooks.source import source_params
+from dataplatform.triggers.source_changes import SourceChangesTrigger, count_rows
 from include.dataloader.dialects import dialect_for
 from include.dataloader.queries import Cursor, SourceQueries
 
@@ -16,8 +17,9 @@ from include.dataloader.queries import Cursor, SourceQueries
 class SourceChangesSensor(BaseSensorOperator):
     """Succeeds when the source has rows past the watermark; skips the run when none come in time.
 
-    The count query is built from the live control row when the task runs. Deferred, it holds no worker
-    slot while it waits; ``max_wait`` ends the wait, and the load, as skipped.
+    The count query is built from the live control row when the task runs, and runs on the source's
+    Airflow connection (``db_config_key``) through the project's own driver, as the load does. Deferred,
+    it holds no worker slot while it waits; ``max_wait`` ends the wait, and the load, as skipped.
 
     :param control_key: the control row.
     :param max_wait: how long to wait for changes before skipping the run.
@@ -44,8 +46,8 @@ class SourceChangesSensor(BaseSensorOperator):
         self.control_conn_id = control_conn_id
         self.deferrable = deferrable
 
-    def count_sql(self) -> tuple[str, str] | None:
-        """(source connection id, count query), or None on a first load (everything is new)."""
+    def count_sql(self) -> tuple[str, str, str] | None:
+        """(source connection id, db_type, count query), or None on a first load (everything is new)."""
         row = ControlDatabaseHook(self.control_conn_id).repository().require(self.control_key)
         watermark = row["incremental_value"]
         if watermark is None:
@@ -53,7 +55,7 @@ class SourceChangesSensor(BaseSensorOperator):
         with_tz = row["incremental_type"] == "timestamp" and datetime.fromisoformat(watermark).tzinfo is not None
         cursor = Cursor(row["incremental_column"], row["incremental_type"], with_time_zone=with_tz)
         queries = SourceQueries(dialect_for(row["db_type"]), row["source_schema"], row["source_table_name"])
-        return row["db_config_key"], queries.change_count(cursor, watermark)
+        return row["db_config_key"], row["db_type"], queries.change_count(cursor, watermark)
 
     def execute(self, context):
         if not self.deferrable:
@@ -62,11 +64,12 @@ class SourceChangesSensor(BaseSensorOperator):
         if target is None:
             self.log.info("%s has no watermark yet: loading everything", self.control_key)
             return None
-        conn_id, sql = target
+        conn_id, db_type, sql = target
         self.log.info("%s: waiting up to %s for changes: %s", self.control_key, self.max_wait, sql)
         self.defer(
             trigger=SourceChangesTrigger(
                 conn_id=conn_id,
+                db_type=db_type,
                 count_sql=sql,
                 deadline=(datetime.now(UTC) + self.max_wait).isoformat(),
                 poll_interval=self.poll_interval,
@@ -81,10 +84,8 @@ class SourceChangesSensor(BaseSensorOperator):
         raise AirflowSkipException(f"{self.control_key}: no changes past the watermark within {self.max_wait}")
 
     def poke(self, context) -> bool:
-        from airflow.sdk import BaseHook
-
         target = self.count_sql()
         if target is None:
             return True
-        conn_id, sql = target
-        return int(BaseHook.get_connection(conn_id).get_hook().get_first(sql)[0]) > 0
+        conn_id, db_type, sql = target
+        return count_rows(db_type, source_params(conn_id), sql) > 0

@@ -4,29 +4,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from dataplatform.hooks.control import postgres_conninfo
+from dataplatform.hooks.source import asource_params
+from include.dataloader.dialects import ConnectionParams, dialect_for
+
+
+def count_rows(db_type: str, params: ConnectionParams, count_sql: str) -> int:
+    """Run the count query through the project's own driver for ``db_type`` (blocking)."""
+    with closing(dialect_for(db_type).connect(params)) as conn:
+        cursor = conn.cursor()
+        cursor.execute(count_sql)
+        return int(cursor.fetchone()[0])
 
 
 class SourceChangesTrigger(BaseTrigger):
     """Polls ``count_sql`` (a COUNT of rows past the watermark) until it is positive or ``deadline`` passes.
 
-    Yields one event: ``{"status": "changes", "count": n}`` or ``{"status": "timeout"}``.
+    Yields one event: ``{"status": "changes", "count": n}`` or ``{"status": "timeout"}``. The source is the
+    Airflow connection ``conn_id`` (the row's db_config_key), read with the driver of ``db_type``; the
+    blocking query runs in a thread, so the triggerer's event loop never waits on a database.
 
     :param conn_id: the source's Airflow connection (the row's db_config_key).
+    :param db_type: the dbconfig's db_type, which picks the driver.
     :param count_sql: the change-count query, in the source's dialect.
     :param deadline: ISO timestamp (with time zone) after which the trigger gives up.
     :param poll_interval: seconds between polls.
     """
 
-    def __init__(self, *, conn_id: str, count_sql: str, deadline: str, poll_interval: float = 60.0):
+    def __init__(self, *, conn_id: str, db_type: str, count_sql: str, deadline: str, poll_interval: float = 60.0):
         super().__init__()
         self.conn_id = conn_id
+        self.db_type = db_type
         self.count_sql = count_sql
         self.deadline = deadline
         self.poll_interval = poll_interval
@@ -36,6 +49,7 @@ class SourceChangesTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "conn_id": self.conn_id,
+                "db_type": self.db_type,
                 "count_sql": self.count_sql,
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
@@ -56,14 +70,5 @@ class SourceChangesTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
     async def count(self) -> int:
-        conn = await BaseHook.aget_connection(self.conn_id)
-        if conn.conn_type == "postgres":
-            import psycopg
-
-            async with await psycopg.AsyncConnection.connect(postgres_conninfo(conn)) as pg:
-                row = await (await pg.execute(self.count_sql)).fetchone()
-        else:
-            # other sources through their provider's DB-API hook, off the event loop
-            hook = conn.get_hook()
-            row = await asyncio.to_thread(hook.get_first, self.count_sql)
-        return int(row[0])
+        params = await asource_params(self.conn_id)
+        return await asyncio.to_thread(count_rows, self.db_type, params, self.count_sql)
