@@ -489,8 +489,8 @@ REFUSALS = (InvalidControlRow, InvalidImportFile, ControlRowNotFound, ControlDbN
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, stream=sys.stderr)
-    if not args.debug:  # the one-line error below says it; the runner's own log line would repeat it
-        logging.getLogger("include.dataloader.runner").setLevel(logging.CRITICAL)
+    if not args.debug:  # the command's own lines say it; the library's log lines would repeat them
+        logging.getLogger("include.dataloader").setLevel(logging.CRITICAL)
     try:
         print(run(args))
     except LoadFailed as exc:

@@ -60,7 +60,7 @@ class Process:
     @classmethod
     def current(cls) -> Process:
         pid = os.getpid()
-        return cls(socket.gethostname(), pid, _started(pid))
+        return cls(socket.gethostname(), pid, process_started(pid))
 
     def settings(self) -> dict[str, str]:
         """The session settings that record this process as the owner of the runs it queues."""
@@ -70,14 +70,15 @@ class Process:
         return f"pid {self.pid} on host {self.host}"
 
 
-def _started(pid: int) -> datetime:
+def process_started(pid: int) -> datetime:
+    """When process ``pid`` (on this host) started."""
     return datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC)
 
 
 def is_running(process: Process) -> bool:
     """Whether ``process`` (on this host) still runs: its pid exists and belongs to the same process."""
     try:
-        return abs(_started(process.pid) - process.started) <= _START_TOLERANCE
+        return abs(process_started(process.pid) - process.started) <= _START_TOLERANCE
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
 

@@ -230,7 +230,7 @@ def test_dbconfig_and_db_commands(cli):
 )
 def test_set_parses_values_as_the_fields_type(cli, write, repo, assignment, field, stored):
     cli("tables", "import", str(write(ORDERS)))
-    code, out, err = cli("tables", "update", "sales.orders", "--set", assignment)
+    code, _out, err = cli("tables", "update", "sales.orders", "--set", assignment)
     assert (code, err) == (0, ""), err
     assert repo.get("sales.orders")[field] == stored
 
@@ -254,7 +254,7 @@ def test_an_empty_value_clears_an_optional_field(cli, write, repo):
 )
 def test_set_refuses_a_value_of_the_wrong_type_naming_row_field_and_fix(cli, write, repo, assignment, says):
     cli("tables", "import", str(write(ORDERS)))
-    code, out, err = cli("tables", "update", "sales.orders", "--set", assignment)
+    code, _out, err = cli("tables", "update", "sales.orders", "--set", assignment)
     assert code == 2
     assert err.startswith(f"error: table_control row 'sales.orders' is invalid:\n  - {says}")
     assert "Traceback" not in err
@@ -289,7 +289,7 @@ ROLLING = [
 @pytest.mark.parametrize(("flag", "stored"), [(["true"], True), ([], True), (["false"], False), (["no"], False)])
 def test_add_takes_typed_flags(cli, write, repo, flag, stored):
     cli("tables", "import", str(write(EVENTS)))
-    code, out, err = cli(*ROLLING, "--rolling-delete-missing", *flag, "--is-active", "true")
+    code, _out, err = cli(*ROLLING, "--rolling-delete-missing", *flag, "--is-active", "true")
     assert code == 0, err
     row = repo.get("sales.daily")
     assert (row["rolling_delete_missing"], row["primary_key_columns"], row["rolling_days"], row["cron"]) == (
