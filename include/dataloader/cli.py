@@ -132,6 +132,9 @@ def _show(repo: ControlRepository, key: str) -> str:
             "load_start_time",
             "load_end_time",
             "rows_processed",
+            "run_host",
+            "run_pid",
+            "heartbeat_at",
             "error_message",
         )
         lines += ["", "recent runs:", format_table(runs, cols)]
@@ -352,6 +355,9 @@ def _run_load(repo: ControlRepository, args: argparse.Namespace, who: str) -> st
             summary = runner.run(repo, key, run_id, engine)
     except runner.LoadRefused as exc:
         raise Refused(str(exc)) from exc
+    except KeyboardInterrupt:  # Ctrl+C: say so in the row rather than leave it In Progress
+        repo.fail(key, run_id, f"Interrupted by {who} (Ctrl+C); the next run loads again")
+        raise
     except Exception as exc:
         row = repo.get(key) or {}
         recorded = row.get("current_run_id") == run_id and row.get("last_status") == "Failed"

@@ -3,19 +3,16 @@
 Real control database; the Airflow and Databricks APIs are a local HTTP server that records every
 request, so the exact requests are checked."""
 
-import json
 import os
 import socket
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from include.control.repository import ControlRepository
 from include.dataloader.cli import main
 from include.dataloader.run_owner import Process, operator, process_started
-from tests.control.helpers import add, execute
+from tests.control.helpers import TOKEN_REQUEST, RecordingApi, add, execute
 
 KEY = "sales.orders"
 WHO = operator()
@@ -34,43 +31,17 @@ def cli(control_url, capsys):
 
 @pytest.fixture
 def apis(monkeypatch):
-    """Airflow's REST API and Databricks' Jobs API on 127.0.0.1, recording (method, path, auth, body)."""
-    requests = []
-    answers = {
-        ("POST", "/auth/token"): (201, {"access_token": "jwt-1"}),
-        ("PATCH", f"/api/v2/dags/sales.orders/dagRuns/{RUN_PATH}"): (200, {"state": "failed"}),
-        ("POST", "/api/2.1/jobs/runs/cancel"): (200, {}),
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            requests.append((self.command, self.path, self.headers.get("Authorization"), body))
-            status, answer = answers.get((self.command, self.path), (404, {"detail": "not found"}))
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_POST = do_PATCH = do_GET = _answer
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("DATALOADER_AIRFLOW_API_URL", url)
-    monkeypatch.setenv("DATALOADER_AIRFLOW_API_USER", "ops")
-    monkeypatch.setenv("DATALOADER_AIRFLOW_API_PASSWORD", "s3cret")
-    monkeypatch.setenv("DATABRICKS_HOST", url)
-    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-1")
-    yield requests
-    server.shutdown()
-    server.server_close()
+    """Airflow's REST API and Databricks' Jobs API on 127.0.0.1, recording every request."""
+    api = RecordingApi(
+        {
+            ("POST", "/auth/token"): (201, {"access_token": "jwt-1"}),
+            ("PATCH", f"/api/v2/dags/sales.orders/dagRuns/{RUN_PATH}"): (200, {"state": "failed"}),
+            ("POST", "/api/2.1/jobs/runs/cancel"): (200, {}),
+        }
+    )
+    api.configure(monkeypatch)
+    yield api.requests
+    api.close()
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +91,7 @@ def test_cancel_ends_an_airflow_run_and_fails_it_and_its_databricks_run_through_
         "Databricks run 4242 cancelled",
     ]
     assert apis == [
-        ("POST", "/auth/token", None, {"username": "ops", "password": "s3cret"}),
+        TOKEN_REQUEST,
         ("PATCH", f"/api/v2/dags/sales.orders/dagRuns/{RUN_PATH}", "Bearer jwt-1", {"state": "failed"}),
         ("POST", "/api/2.1/jobs/runs/cancel", "Bearer dapi-1", {"run_id": 4242}),
     ]

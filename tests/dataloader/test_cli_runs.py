@@ -16,7 +16,7 @@ from include.control.repository import ControlRepository
 from include.dataloader.cli import main
 from include.dataloader.run_owner import Process, operator
 from include.dataloader.target import LocalWarehouse, TableName
-from tests.control.helpers import execute
+from tests.control.helpers import TOKEN_REQUEST, RecordingApi, execute
 from tests.dataloader.conftest import control_row
 
 KEY = "test.orders"
@@ -47,8 +47,9 @@ def cli(control_url, capsys):
     return run
 
 
-def killed_at(stage, control_url, tmp_path):
-    """`dataloader run` in its own process, stopped at ``stage`` and killed there with SIGKILL."""
+def killed_at(stage, repo, control_url, tmp_path):
+    """`dataloader run` in its own process, stopped at ``stage`` and killed there with SIGKILL once its
+    heartbeat has been recorded."""
     signal_file = tmp_path / f"reached-{stage}"
     env = {
         **os.environ,
@@ -56,6 +57,7 @@ def killed_at(stage, control_url, tmp_path):
         "DATALOADER_TEST_BLOCK_AT": stage,
         "DATALOADER_TEST_BLOCK_SIGNAL": str(signal_file),
         "DATALOADER_CONTROL_DB_URL": control_url,
+        "DATALOADER_HEARTBEAT_SECONDS": "0.2",
     }
     process = subprocess.Popen([str(DATALOADER), "run", KEY], env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -65,6 +67,10 @@ def killed_at(stage, control_url, tmp_path):
                 pytest.fail(f"`dataloader run` did not reach {stage}: {process.communicate()[1]}")
             time.sleep(0.2)
         assert signal_file.read_text() == stage
+        while (repo.run_owner(KEY, repo.get(KEY)["current_run_id"]) or {}).get("heartbeat_at") is None:
+            if time.monotonic() > deadline:
+                pytest.fail("the blocked `dataloader run` sent no heartbeat")
+            time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -92,7 +98,7 @@ def test_a_full_load_killed_at_extraction_is_ended_and_reloaded_by_the_next_run(
     repo, orders, control_url, tmp_path, spark, cli
 ):
     repo.update(KEY, {"load_strategy": "full"})
-    killed = killed_at("extraction", control_url, tmp_path)
+    killed = killed_at("extraction", repo, control_url, tmp_path)
     row = repo.get(KEY)
     killed_run = row["current_run_id"]
     assert (row["last_status"], killed_run[:5]) == ("In Progress", "cli__")
@@ -115,7 +121,7 @@ def test_an_incremental_load_killed_at_the_merge_is_ended_and_merged_by_the_next
     assert cli("run", KEY)[0] == 0
     source_sql("UPDATE orders SET status = 'paid', updated_at = '2024-01-03 08:00' WHERE order_id = 1")
     source_sql("INSERT INTO orders VALUES (3, 'new', '2024-01-03 09:00')")
-    killed = killed_at("merge", control_url, tmp_path)
+    killed = killed_at("merge", repo, control_url, tmp_path)
     killed_run = repo.get(KEY)["current_run_id"]
     assert target_rows(spark, orders)[0] == (1, "new", "2024-01-01 10:00:00")  # nothing merged yet
 
@@ -148,6 +154,48 @@ def test_take_over_ends_a_silent_run_of_another_host_and_loads(repo, orders, con
     assert err == "note: ended run cli__away: it has sent no heartbeat for 6 min 0 s (pid 4242 on host laptop-17)\n"
     assert repo.get(KEY)["last_status"] == "Succeeded"
     assert [r["load_status"] for r in repo.runs(KEY)] == ["Failed", "Succeeded"]
+
+
+@pytest.fixture
+def airflow(monkeypatch):
+    api = RecordingApi(
+        {
+            ("POST", "/auth/token"): (201, {"access_token": "jwt-1"}),
+            ("GET", "/api/v2/dags/test.orders/dagRuns/manual__1"): (200, {"state": "failed"}),
+            ("GET", "/api/v2/dags/test.orders/dagRuns/manual__2"): (200, {"state": "running"}),
+        }
+    )
+    api.configure(monkeypatch)
+    yield api.requests
+    api.close()
+
+
+def test_take_over_ends_an_airflow_run_that_airflow_says_has_ended(repo, orders, cli, airflow):
+    repo.queue(KEY, "manual__1")
+    repo.start(KEY, "manual__1")
+
+    code, _, err = cli("run", KEY, "--take-over")
+
+    assert code == 0, err
+    assert err == "note: ended run manual__1: Airflow run ended failed\n"
+    assert airflow == [TOKEN_REQUEST, ("GET", "/api/v2/dags/test.orders/dagRuns/manual__1", "Bearer jwt-1", None)]
+    assert [(r["run_id"][:8], r["load_status"]) for r in repo.runs(KEY)] == [
+        ("manual__", "Failed"),
+        ("cli__202", "Succeeded"),
+    ]
+    ended = repo.runs(KEY)[0]["error_message"]
+    assert ended == (
+        f"Ended: Airflow run manual__1 ended failed (seen by {operator()}); the load's result was not recorded"
+    )
+    assert repo.get(KEY)["last_status"] == "Succeeded"
+
+
+def test_take_over_leaves_an_airflow_run_that_is_still_running(repo, orders, cli, airflow):
+    repo.queue(KEY, "manual__2")
+    code, _, err = cli("run", KEY, "--take-over")
+    assert code == 2
+    assert err.startswith(f"error: {KEY}: last_status is Queued for run manual__2 (Airflow says that run is running);")
+    assert repo.get(KEY)["current_run_id"] == "manual__2"
 
 
 def test_a_load_that_fails_exits_1_with_the_recorded_error_and_no_traceback(repo, orders, cli, source_sql):

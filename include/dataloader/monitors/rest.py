@@ -18,19 +18,23 @@ from urllib.parse import quote
 import httpx
 
 DAG_RUN = "/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+DAG_RUNS = "/api/v2/dags/{dag_id}/dagRuns"
 TOKEN = "/auth/token"
 RUNS_CANCEL = "/api/2.1/jobs/runs/cancel"
 TIMEOUT_SECONDS = 30
 
 
 class AirflowRest:
-    """:param client: an httpx client on the API server (authenticated)."""
+    """Airflow's public REST API (v2): the ``AirflowRuns`` port.
+
+    :param client: an httpx client on the API server (authenticated)."""
 
     def __init__(self, client: httpx.Client):
         self.client = client
 
     @classmethod
     def login(cls, url: str, user: str | None, password: str | None) -> AirflowRest:
+        """A client on ``url``; with a user, authenticated by a token from ``/auth/token``."""
         client = httpx.Client(base_url=url, timeout=TIMEOUT_SECONDS)
         if user:
             answer = client.post(TOKEN, json={"username": user, "password": password})
@@ -55,6 +59,13 @@ class AirflowRest:
             return None
         response.raise_for_status()
         return response.json()["state"]
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        response = self.client.post(
+            DAG_RUNS.format(dag_id=quote(dag_id, safe="")), json={"logical_date": None, "conf": conf or {}}
+        )
+        response.raise_for_status()
+        return response.json()["dag_run_id"]
 
 
 class DatabricksRest:
