@@ -282,7 +282,8 @@ EXIT_STATUS = """exit status:
   0  done
   1  the load ran and failed (the message is the error recorded in the control table)
   2  refused: bad input, or the row's state does not allow it (the message names the row, the field and
-     the fix), or the control database could not be used"""
+     the fix), or the control database could not be used
+  130, 143  the load was stopped by Ctrl+C or SIGTERM (recorded in the control table)"""
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -294,6 +295,16 @@ class Refused(ValueError):
 
 class LoadFailed(RuntimeError):
     """The load ran and failed (exit status 1); the message is the recorded error."""
+
+    exit_status = 1
+
+
+class LoadStopped(LoadFailed):
+    """The load was stopped by a signal (exit status 128 + the signal, as a shell reports it)."""
+
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 IN_FLIGHT = ("Queued", "In Progress")
@@ -351,18 +362,27 @@ def _run_load(repo: ControlRepository, args: argparse.Namespace, who: str) -> st
     run_id = args.run_id or f"{CLI_RUN_PREFIX}{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
     engine = local_engine(args.warehouse)
     try:
-        with run_owner.heartbeat(repo, key, run_id):
+        with run_owner.stop_on_sigterm(), run_owner.heartbeat(repo, key, run_id):
             summary = runner.run(repo, key, run_id, engine)
     except runner.LoadRefused as exc:
         raise Refused(str(exc)) from exc
-    except KeyboardInterrupt:  # Ctrl+C: say so in the row rather than leave it In Progress
-        repo.fail(key, run_id, f"Interrupted by {who} (Ctrl+C); the next run loads again")
-        raise
+    except (KeyboardInterrupt, run_owner.Stopped) as exc:  # say so in the row rather than leave it In Progress
+        signum = exc.signum if isinstance(exc, run_owner.Stopped) else signal.SIGINT
+        how = f"{signal.Signals(signum).name} ({run_owner.Process.current()})"
+        repo.fail(key, run_id, f"Stopped by {how}; the load's result was not recorded, the next run loads again")
+        raise LoadStopped(f"{key}: run {run_id} stopped by {how}", 128 + signum) from exc
     except Exception as exc:
         row = repo.get(key) or {}
         recorded = row.get("current_run_id") == run_id and row.get("last_status") == "Failed"
         error = row["last_status_message"] if recorded else describe(exc)
         raise LoadFailed(f"{key}: run {run_id} failed: {redact(error or describe(exc))}") from exc
+    row = repo.get(key) or {}
+    if (row.get("current_run_id"), row.get("last_status")) != (run_id, "Succeeded"):
+        # ended by someone else meanwhile (a cancel, the reconciler): the row says why
+        raise LoadFailed(
+            f"{key}: run {run_id} loaded, but the row was ended meanwhile and its result not recorded: "
+            f"{redact(row.get('last_status_message') or 'no message')}; the next run loads again"
+        )
     return json.dumps(summary, sort_keys=True)
 
 
@@ -503,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

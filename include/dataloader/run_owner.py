@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -160,6 +161,31 @@ def heartbeat(repo: ControlRepository, control_key: str, run_id: str, *, every: 
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+class Stopped(BaseException):  # like KeyboardInterrupt: the load's `except Exception` lets it through
+    """The process was told to stop (SIGTERM: `tables cancel`, a pod eviction, systemd)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises ``Stopped`` in the block, so that the run can say so before the process ends."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _minutes(delta: timedelta) -> str:

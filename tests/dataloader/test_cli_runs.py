@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,10 @@ def cli(control_url, capsys):
     return run
 
 
-def killed_at(stage, repo, control_url, tmp_path):
-    """`dataloader run` in its own process, stopped at ``stage`` and killed there with SIGKILL once its
-    heartbeat has been recorded."""
+@contextmanager
+def blocked_at(stage, repo, control_url, tmp_path):
+    """`dataloader run` in its own process, stopped at ``stage`` once its heartbeat has been recorded.
+    Yields the process and a function that lets it go on; SIGKILLed at the end if still running."""
     signal_file = tmp_path / f"reached-{stage}"
     env = {
         **os.environ,
@@ -71,7 +73,16 @@ def killed_at(stage, repo, control_url, tmp_path):
             if time.monotonic() > deadline:
                 pytest.fail("the blocked `dataloader run` sent no heartbeat")
             time.sleep(0.2)
+        yield process, lambda: signal_file.with_suffix(".release").touch()
     finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.communicate()
+
+
+def killed_at(stage, repo, control_url, tmp_path):
+    """`dataloader run` killed with SIGKILL at ``stage``."""
+    with blocked_at(stage, repo, control_url, tmp_path) as (process, _):
         process.send_signal(signal.SIGKILL)
         process.wait()
     return process
@@ -154,6 +165,35 @@ def test_take_over_ends_a_silent_run_of_another_host_and_loads(repo, orders, con
     assert err == "note: ended run cli__away: it has sent no heartbeat for 6 min 0 s (pid 4242 on host laptop-17)\n"
     assert repo.get(KEY)["last_status"] == "Succeeded"
     assert [r["load_status"] for r in repo.runs(KEY)] == ["Failed", "Succeeded"]
+
+
+def test_a_run_stopped_by_sigterm_says_so_in_the_row_at_once(repo, orders, control_url, tmp_path):
+    with blocked_at("extraction", repo, control_url, tmp_path) as (process, _):
+        run_id = repo.get(KEY)["current_run_id"]
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+
+    who = f"SIGTERM (pid {process.pid} on host {socket.gethostname()})"
+    assert (process.returncode, err) == (143, f"error: {KEY}: run {run_id} stopped by {who}\n")
+    row = repo.get(KEY)
+    message = f"Stopped by {who}; the load's result was not recorded, the next run loads again"
+    assert (row["last_status"], row["last_status_message"]) == ("Failed", message)
+
+
+def test_a_run_ended_meanwhile_elsewhere_exits_1_and_leaves_the_row_as_ended(repo, orders, control_url, tmp_path):
+    with blocked_at("extraction", repo, control_url, tmp_path) as (process, go_on):
+        run_id = repo.get(KEY)["current_run_id"]
+        repo.cancel_current(KEY, "Cancelled by ops@elsewhere (dataloader tables cancel)")  # from another host
+        go_on()
+        _, err = process.communicate(timeout=300)
+
+    assert (process.returncode, err) == (
+        1,
+        f"error: {KEY}: run {run_id} loaded, but the row was ended meanwhile and its result not recorded: "
+        "Cancelled by ops@elsewhere (dataloader tables cancel); the next run loads again\n",
+    )
+    assert repo.get(KEY)["last_status"] == "Failed"
+    assert repo.runs(KEY)[-1]["load_status"] == "Cancelled"
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Put this folder first on PYTHONPATH of the process and set ``DATALOADER_TEST_BLOCK_AT`` to
 ``extraction`` (the source table's rows are about to be read) or ``merge`` (the MERGE INTO the target
 is about to run). On reaching the stage the process writes the stage's name to the file
-``DATALOADER_TEST_BLOCK_SIGNAL`` and blocks for good. Python imports ``sitecustomize`` at startup.
+``DATALOADER_TEST_BLOCK_SIGNAL`` and blocks until the file ``<signal>.release`` exists (the test's
+go-ahead), if ever. Python imports ``sitecustomize`` at startup.
 """
 
 import os
@@ -17,7 +18,9 @@ def _block(stage: str) -> None:
     signal = Path(os.environ["DATALOADER_TEST_BLOCK_SIGNAL"])
     signal.with_suffix(".tmp").write_text(stage)
     signal.with_suffix(".tmp").rename(signal)  # the test sees the whole file or none
-    threading.Event().wait()
+    release = signal.with_suffix(".release")
+    while not release.exists():
+        threading.Event().wait(0.1)  # a signal handler (SIGTERM) runs in between
 
 
 if STAGE == "extraction":
