@@ -481,7 +481,7 @@ class ControlRepository:
         last heartbeat, else since it started or was queued."""
         return self._one(
             """
-            SELECT run_host, run_pid, run_process_started, heartbeat_at, load_status,
+            SELECT run_host, run_pid, run_process_started, run_pid_namespace, heartbeat_at, load_status,
                    now() - coalesce(heartbeat_at, load_start_time, load_queued_time) AS silent_for
               FROM historical_metadata WHERE control_key = %(key)s AND run_id = %(run_id)s
             """,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,7 +159,7 @@ def _stop_cli_process(repo: ControlRepository, key: str, run_id: str) -> list[st
     process = run_owner.recorded_owner(repo.run_owner(key, run_id))
     if process is None:
         return []
-    if process.host != socket.gethostname():
+    if not process.is_local():
         return [f"its process ({process}) may still be loading: stop it on {process.host}"]
     if run_owner.is_running(process):
         os.kill(process.pid, signal.SIGTERM)

@@ -57,18 +57,36 @@ class Process:
     host: str
     pid: int
     started: datetime  # tells a pid reused by a later process apart
+    # Two containers can share a host name (host networking) but not their pids: a pid is looked up
+    # only in the pid namespace it was recorded in (None: not Linux, the host name decides).
+    pid_namespace: int | None = None
 
     @classmethod
     def current(cls) -> Process:
         pid = os.getpid()
-        return cls(socket.gethostname(), pid, process_started(pid))
+        return cls(socket.gethostname(), pid, process_started(pid), pid_namespace())
 
     def settings(self) -> dict[str, str]:
         """The session settings that record this process as the owner of the runs it queues."""
-        return {"run_host": self.host, "run_pid": str(self.pid), "run_process_started": self.started.isoformat()}
+        values = {"run_host": self.host, "run_pid": str(self.pid), "run_process_started": self.started.isoformat()}
+        if self.pid_namespace is not None:
+            values["run_pid_namespace"] = str(self.pid_namespace)
+        return values
+
+    def is_local(self) -> bool:
+        """Whether this process's pid can be looked up here: same host, same pid namespace."""
+        namespaces = {self.pid_namespace, pid_namespace()}
+        return self.host == socket.gethostname() and (None in namespaces or len(namespaces) == 1)
 
     def __str__(self) -> str:
         return f"pid {self.pid} on host {self.host}"
+
+
+def pid_namespace() -> int | None:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
 
 
 def process_started(pid: int) -> datetime:
@@ -87,7 +105,7 @@ def is_running(process: Process) -> bool:
 def recorded_owner(owner: Mapping[str, Any] | None) -> Process | None:
     if not owner or owner.get("run_pid") is None or not owner.get("run_host") or not owner.get("run_process_started"):
         return None
-    return Process(owner["run_host"], owner["run_pid"], owner["run_process_started"])
+    return Process(owner["run_host"], owner["run_pid"], owner["run_process_started"], owner.get("run_pid_namespace"))
 
 
 @dataclass(frozen=True)
@@ -99,12 +117,11 @@ class Verdict:
     by_process: bool = False
 
 
-def judge(owner: Mapping[str, Any] | None, *, silent_limit: timedelta, here: str | None = None) -> Verdict:
+def judge(owner: Mapping[str, Any] | None, *, silent_limit: timedelta) -> Verdict:
     """Is the owner of a CLI run gone? On its own host the process answers; elsewhere only its silence
     (no heartbeat for ``silent_limit``) does."""
     process = recorded_owner(owner)
-    here = here or socket.gethostname()
-    if process is not None and process.host == here:
+    if process is not None and process.is_local():
         if is_running(process):
             return Verdict(False, f"its process ({process}) is still running")
         return Verdict(True, f"its process ({process}) is no longer running", by_process=True)

@@ -87,3 +87,14 @@ def test_a_run_that_beats_again_keeps_its_row(repo, control_url):
     repo.beat("t.back", "cli__back")
     assert repo.end_orphaned_run("t.back", "cli__back", "gone", silent_for=timedelta(minutes=5)) is None
     assert repo.get("t.back")["last_status"] == "In Progress"
+
+
+def test_a_pid_of_another_pid_namespace_is_not_looked_up_here(repo, control_url, ended_process):
+    """A container with host networking shares the host name, not the pids: only silence counts."""
+    other_container = Process(HERE, ended_process.pid, ended_process.started, pid_namespace=1)
+    held(repo, control_url, "t.boxed", "cli__boxed", other_container, silent_minutes=2)
+
+    assert reconcile(repo, NoAirflow()) == []
+    assert repo.get("t.boxed")["last_status"] == "In Progress"
+    assert repo.run_owner("t.boxed", "cli__boxed")["run_pid_namespace"] == 1
+    assert Process.current().pid_namespace not in (None, 1)
