@@ -74,10 +74,13 @@ def clear_the_way(repo: ControlRepository, key: str, *, take_over: bool, by: str
 
 
 def _take_over_airflow_run(repo: ControlRepository, key: str, run_id: str, *, by: str) -> tuple[bool, str]:
-    airflow = rest.airflow_from_env()
+    try:
+        airflow = rest.airflow_from_env()
+        state = airflow.run_state(key, run_id) if airflow else None
+    except httpx.HTTPError as exc:
+        return False, f"an Airflow run holds it, and Airflow's API could not be asked: {describe(exc)}"
     if airflow is None:
         return False, "an Airflow run holds it; to check it from here set DATALOADER_AIRFLOW_API_URL"
-    state = airflow.run_state(key, run_id)
     if state not in (None, "success", "failed"):
         return False, f"Airflow says that run is {state}"
     what = "does not exist" if state is None else f"ended {state}"
@@ -168,13 +171,13 @@ def _stop_cli_process(repo: ControlRepository, key: str, run_id: str) -> list[st
 
 
 def _fail_airflow_run(key: str, run_id: str) -> str:
-    airflow = rest.airflow_from_env()
-    if airflow is None:
-        return (
-            f"Airflow run {run_id} not touched: set DATALOADER_AIRFLOW_API_URL (and _USER, _PASSWORD) to fail it "
-            "from here, or mark it failed in the Airflow UI"
-        )
     try:
+        airflow = rest.airflow_from_env()
+        if airflow is None:
+            return (
+                f"Airflow run {run_id} not touched: set DATALOADER_AIRFLOW_API_URL (and _USER, _PASSWORD) to fail "
+                "it from here, or mark it failed in the Airflow UI"
+            )
         failed = airflow.fail_run(key, run_id)
     except httpx.HTTPError as exc:
         return f"Airflow run {run_id} could not be failed ({describe(exc)}): mark it failed in the Airflow UI"

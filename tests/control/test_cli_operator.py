@@ -215,3 +215,20 @@ def test_the_owner_is_recorded_when_the_run_is_queued(repo, control_url, gone_pr
         gone_process.started,
     )
     assert os.getpid() != gone_process.pid
+
+
+def test_cancel_with_an_unreachable_airflow_api_still_cancels_and_says_what_to_do(cli, repo, control_url, monkeypatch):
+    add(repo)
+    hold(control_url, "scheduled__1")
+    monkeypatch.setenv("DATALOADER_AIRFLOW_API_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("DATALOADER_AIRFLOW_API_USER", "ops")
+    monkeypatch.setenv("DATALOADER_AIRFLOW_API_PASSWORD", "s3cret")
+
+    code, out, _ = cli("tables", "cancel", KEY)
+
+    assert code == 0
+    note = out.splitlines()[1]
+    assert note.startswith("Airflow run scheduled__1 could not be failed (ConnectError: ")
+    assert note.endswith("): mark it failed in the Airflow UI")
+    assert "s3cret" not in out
+    assert repo.get(KEY)["last_status"] == "Failed"
