@@ -232,3 +232,14 @@ def test_cancel_with_an_unreachable_airflow_api_still_cancels_and_says_what_to_d
     assert note.endswith("): mark it failed in the Airflow UI")
     assert "s3cret" not in out
     assert repo.get(KEY)["last_status"] == "Failed"
+
+
+def test_cancel_of_a_cli_run_of_another_host_says_where_to_stop_it(cli, repo, control_url):
+    add(repo)
+    hold(control_url, "cli__away", Process("laptop-17", 4242, Process.current().started))
+    code, out, _ = cli("tables", "cancel", KEY)
+    assert code == 0
+    assert out.splitlines() == [
+        f"cancelled run cli__away of {KEY}; the row is Failed",
+        "its process (pid 4242 on host laptop-17) may still be loading: stop it on laptop-17",
+    ]
