@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import psycopg
@@ -51,13 +51,18 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @contextmanager
-def connect(url: str, *, change_source: str | None = None) -> Iterator[psycopg.Connection]:
+def connect(
+    url: str, *, change_source: str | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[psycopg.Connection]:
     """A connection that commits on success and rolls back on error.
 
-    ``change_source`` is recorded by the history trigger for every change made through it.
+    ``change_source`` is recorded by the history trigger for every change made through it; ``settings``
+    are further ``dataloader.*`` session settings (the owner of a CLI run, read by column defaults).
     """
+    values = {**({"change_source": change_source} if change_source else {}), **(settings or {})}
     with psycopg.connect(url, row_factory=dict_row, application_name="dataloader") as conn:
-        if change_source:
-            conn.execute("SELECT set_config('dataloader.change_source', %s, false)", (change_source,))
+        for name, value in values.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (f"dataloader.{name}", value))
+        if values:
             conn.commit()
         yield conn

@@ -6,11 +6,13 @@ YAML import or a CLI call can be corrected in one pass.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from croniter import croniter
 
@@ -288,3 +290,117 @@ def _parses_as(value: str, cursor_type: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- typed values from a shell (CLI flags and `--set`) ------------------------------------------------
+
+FIELD_HELP: dict[str, str] = {
+    "control_key": "unique key of the row, also the loader DAG's id (letters, digits, '_', '.', '-')",
+    "db_config_key": "the source database: a table_control_dbconfig key (see `dataloader dbconfig list`)",
+    "source_table_name": "the table to read at the source",
+    "destination_schema": "Unity Catalog schema of the target Delta table",
+    "destination_table_name": "name of the target Delta table",
+    "load_strategy": "how a run loads the table (what each needs: below)",
+    "cron": "when to load: five fields such as '*/15 * * * *', or a preset such as @daily",
+    "source_schema": "schema of the source table (default: the connection's)",
+    "destination_catalog": "Unity Catalog catalog of the target (default: bronze)",
+    "is_active": "true: loaded on its cron; false: switched off",
+    "incremental_column": "the cursor: a modified timestamp or an increasing id",
+    "incremental_type": "type of the cursor",
+    "incremental_value": "the starting watermark (largest cursor value already loaded)",
+    "primary_key_columns": "merge key: comma-separated (order_id,line_no) or a JSON list",
+    "rolling_column": "rolling: the date column of the window",
+    "rolling_days": "rolling: the window in days",
+    "chunk_size": "chunked_backfill with an integer cursor: ids per chunk (default 100000)",
+    "chunk_interval_days": "chunked_backfill with a timestamp or date cursor: days per chunk (default 30)",
+    "lookback_minutes": "re-read this many minutes below the watermark, for rows that arrive late",
+    "rolling_delete_missing": "rolling: also delete target rows inside the window that the source no longer has",
+    "sla_minutes": "the run's deadline in minutes; missing it pages alert_target",
+    "alert_target": "who is paged: an https:// webhook, conn:<conn_id> or mailto:<address>",
+    "execution_target": "where the load runs (default: $DATALOADER_EXECUTION_TARGET)",
+    "max_running_minutes": "the long-running monitor's limit for this row (default 180)",
+}
+
+FieldKind = Literal["text", "choice", "bool", "int", "list"]
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+class InvalidFieldValue(ValueError):
+    """A value typed on a shell that is not of its field's type; carries the field and the fix."""
+
+    def __init__(self, problem: FieldProblem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def field_kind(name: str) -> tuple[FieldKind, tuple[str, ...]]:
+    """The kind of a configurable field, read from ControlRow's annotations, and its choices."""
+    hint = get_type_hints(ControlRow)[name]
+    is_optional = get_origin(hint) in (Union, UnionType)
+    base = next(a for a in get_args(hint) if a is not type(None)) if is_optional else hint
+    if get_origin(base) is Literal:
+        return "choice", get_args(base)
+    if base is bool:
+        return "bool", ()
+    if base is int:
+        return "int", ()
+    if get_origin(base) is tuple:
+        return "list", ()
+    return "text", ()
+
+
+def parse_field(name: str, text: str | None) -> Any:
+    """A value as typed on a shell, converted to the field's type (never parsed as YAML).
+
+    Empty text clears an optional field; lists are comma-separated or a JSON list; booleans take
+    true/false, yes/no, on/off, 1/0. Choices and ranges are left to the row's validation.
+    """
+    if name not in CONFIG_FIELDS:
+        raise InvalidFieldValue(
+            FieldProblem(name, "is not a control-table field", f"use one of: {', '.join(CONFIG_FIELDS)}")
+        )
+    kind, _ = field_kind(name)
+    if text is None or text.strip() == "":
+        return () if kind == "list" else None
+    text = text.strip()
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise InvalidFieldValue(FieldProblem(name, f"{text!r} is not true or false", "set true or false"))
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidFieldValue(
+                FieldProblem(name, f"{text!r} is not a whole number", f"set {name} to e.g. 30")
+            ) from None
+    if kind == "list":
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidFieldValue(
+                    FieldProblem(name, f"{text!r} is not a JSON list ({exc.msg})", 'set e.g. ["order_id", "line_no"]')
+                ) from None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise InvalidFieldValue(FieldProblem(name, f"{text!r} is not a list of names", 'set e.g. ["order_id"]'))
+            return tuple(items)
+        return tuple(c.strip() for c in text.split(",") if c.strip())
+    return text
+
+
+def strategy_requirements() -> dict[str, list[str]]:
+    """The fields each load strategy needs besides the required ones (the same rules as the validation)."""
+    needs: dict[str, list[str]] = {}
+    for strategy in LOAD_STRATEGIES:
+        fields_needed = []
+        if strategy in NEEDS_CURSOR:
+            fields_needed += ["incremental_column", "incremental_type"]
+        if strategy in NEEDS_PRIMARY_KEY:
+            fields_needed.append("primary_key_columns")
+        if strategy == "rolling":
+            fields_needed += ["rolling_column", "rolling_days"]
+        needs[strategy] = fields_needed
+    return needs

@@ -59,12 +59,13 @@ class ControlRepository:
     :param change_source: recorded in ``table_control_history`` for every change made through this object.
     """
 
-    def __init__(self, url: str, *, change_source: str = "dataloader"):
+    def __init__(self, url: str, *, change_source: str = "dataloader", settings: Mapping[str, str] | None = None):
         self.url = url
         self.change_source = change_source
+        self.settings = dict(settings or {})  # further dataloader.* session settings (a CLI run's owner)
 
     def _connect(self) -> psycopg.Connection:
-        return connect(self.url, change_source=self.change_source)
+        return connect(self.url, change_source=self.change_source, settings=self.settings)
 
     def _one(self, query: str | sql.Composable, params: Mapping[str, Any] | None = None) -> Row | None:
         with self._connect() as conn:
@@ -523,6 +524,84 @@ class ControlRepository:
             """
         ).format(guard=guard)
         return self._all(query, params)
+
+    # -- operator transitions (`dataloader tables cancel|reset`, dead CLI runs) -------------------
+
+    def cancel_current(self, control_key: str, reason: str) -> Row | None:
+        """Whatever run holds the row (Queued or In Progress) → row Failed, run Cancelled."""
+        cancelled = self._cancel(
+            sql.SQL("control_key = %(key)s AND last_status IN ('Queued', 'In Progress')"),
+            {"key": control_key, "reason": reason},
+        )
+        return cancelled[0] if cancelled else None
+
+    def reset(self, control_key: str, note: str) -> Row | None:
+        """Failed → ready (status cleared), with the retry budget restored; the note heads the message."""
+        return self._one(
+            """
+            UPDATE table_control
+               SET last_status = NULL, last_status_date_time = now(), retry_count = 0,
+                   last_status_message = %(note)s || ' ' || coalesce(last_status_message, '')
+             WHERE control_key = %(key)s AND last_status = 'Failed'
+            RETURNING *
+            """,
+            {"key": control_key, "note": note},
+        )
+
+    def run_owner(self, control_key: str, run_id: str) -> Row | None:
+        """Who runs ``run_id`` (host, pid, process start) and how long it has been silent: since its
+        last heartbeat, else since it started or was queued."""
+        return self._one(
+            """
+            SELECT run_host, run_pid, run_process_started, run_pid_namespace, heartbeat_at, load_status,
+                   now() - coalesce(heartbeat_at, load_start_time, load_queued_time) AS silent_for
+              FROM historical_metadata WHERE control_key = %(key)s AND run_id = %(run_id)s
+            """,
+            {"key": control_key, "run_id": run_id},
+        )
+
+    def beat(self, control_key: str, run_id: str) -> bool:
+        """A running load's heartbeat; False once the run has ended (or was ended by someone else)."""
+        with self._connect() as conn:
+            done = conn.execute(
+                """
+                UPDATE historical_metadata SET heartbeat_at = now()
+                 WHERE control_key = %(key)s AND run_id = %(run_id)s AND load_status IN ('Queued', 'In Progress')
+                """,
+                {"key": control_key, "run_id": run_id},
+            )
+            return done.rowcount == 1
+
+    def end_orphaned_run(
+        self, control_key: str, run_id: str, message: str, *, silent_for: timedelta | None = None
+    ) -> Row | None:
+        """Queued or In Progress for ``run_id``, whose owner is gone → Failed, the run Failed with the message.
+
+        ``silent_for``: also require that the run has not beaten for that long (checked in the same
+        statement, so a run that comes back to life in between keeps the row).
+        """
+        return self._one(
+            """
+            WITH o AS (
+                UPDATE table_control c
+                   SET last_status = 'Failed', last_status_date_time = now(), last_status_message = %(msg)s
+                 WHERE c.control_key = %(key)s AND c.current_run_id = %(run_id)s
+                   AND c.last_status IN ('Queued', 'In Progress')
+                   AND (%(silent)s::interval IS NULL OR EXISTS (
+                        SELECT 1 FROM historical_metadata h
+                         WHERE h.control_key = c.control_key AND h.run_id = c.current_run_id
+                           AND coalesce(h.heartbeat_at, h.load_start_time, h.load_queued_time)
+                               < now() - %(silent)s::interval))
+                RETURNING c.*
+            ), h AS (
+                UPDATE historical_metadata h
+                   SET load_status = 'Failed', load_end_time = now(), error_message = %(msg)s
+                  FROM o WHERE h.control_key = o.control_key AND h.run_id = o.current_run_id
+            )
+            SELECT * FROM o
+            """,
+            {"key": control_key, "run_id": run_id, "msg": _clip(message), "silent": silent_for},
+        )
 
     # -- what the monitors look at ---------------------------------------------------------------
 

@@ -7,19 +7,22 @@
     dataloader tables update KEY --set f=v ...   change fields of a row
     dataloader tables deactivate KEY
     dataloader tables list | show KEY
-    dataloader run KEY                           load one table now on the local engine
+    dataloader tables cancel KEY                 end the current run as Cancelled (row Failed)
+    dataloader tables reset KEY                  a Failed row back to ready, retry count cleared
+    dataloader run KEY [--take-over]             load one table now on the local engine
 
-The control database is ``--db-url`` or ``$DATALOADER_CONTROL_DB_URL``. Exit status 2 means the input
-was refused; the message names the control key, the field and the fix.
+The control database is ``--db-url`` or ``$DATALOADER_CONTROL_DB_URL``. Exit status: 0 done, 1 the load
+ran and failed (the recorded error), 2 refused (the message names the control key, the field and the
+fix). No traceback unless ``--debug``. Changes are recorded in the history as ``cli:<user>@<host>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +30,23 @@ import yaml
 
 from include.control import migrate
 from include.control.db import ControlDbNotConfigured, control_db_url
-from include.control.model import CONFIG_FIELDS, DB_TYPES, ControlRow, FieldProblem, InvalidControlRow
+from include.control.model import (
+    CONFIG_FIELDS,
+    DB_TYPES,
+    FIELD_HELP,
+    REQUIRED_FIELDS,
+    ControlRow,
+    FieldProblem,
+    InvalidControlRow,
+    InvalidFieldValue,
+    field_kind,
+    parse_field,
+    strategy_requirements,
+)
 from include.control.repository import ControlRepository, ControlRowNotFound
+from include.dataloader import operations, run_owner
+from include.dataloader.operations import LoadFailed, Refused
+from include.dataloader.redact import describe, redact
 
 LIST_COLUMNS = (
     "control_key",
@@ -95,16 +113,6 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> s
     return "\n".join(lines)
 
 
-def _parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
-    changes = {}
-    for item in assignments:
-        name, sep, raw = item.partition("=")
-        if not sep:
-            raise InvalidImportFile(f"--set {item!r}: expected FIELD=VALUE, e.g. --set cron='0 * * * *'")
-        changes[name.strip()] = yaml.safe_load(raw) if raw else None
-    return changes
-
-
 def _show(repo: ControlRepository, key: str) -> str:
     row = repo.require(key)
     width = max(map(len, row))
@@ -117,81 +125,201 @@ def _show(repo: ControlRepository, key: str) -> str:
             "load_start_time",
             "load_end_time",
             "rows_processed",
+            "run_host",
+            "run_pid",
+            "heartbeat_at",
             "error_message",
         )
         lines += ["", "recent runs:", format_table(runs, cols)]
     return "\n".join(lines)
 
 
+# -- typed fields ---------------------------------------------------------------------------------
+
+
+def _typed_fields(control_key: str | None, raw: Mapping[str, str | None]) -> dict[str, Any]:
+    """Shell values converted to their fields' types; every problem is reported at once."""
+    values, problems = {}, []
+    for name, text in raw.items():
+        try:
+            values[name] = parse_field(name, text)
+        except InvalidFieldValue as exc:
+            problems.append(exc.problem)
+    if problems:
+        raise InvalidControlRow(control_key, problems)
+    return values
+
+
+def _assignments(control_key: str, assignments: Sequence[str]) -> dict[str, Any]:
+    raw: dict[str, str] = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise InvalidControlRow(
+                control_key,
+                [FieldProblem(name or item, f"--set {item!r} has no '='", "write FIELD=VALUE, e.g. cron='0 * * * *'")],
+            )
+        raw[name.strip()] = text
+    return _typed_fields(control_key, raw)
+
+
+def _metavar(name: str) -> str:
+    kind, choices = field_kind(name)
+    return {"bool": "true|false", "int": "N", "list": "COL[,COL...]"}.get(kind) or (
+        "{" + ",".join(choices) + "}" if choices else name.upper()
+    )
+
+
+def _strategy_summary() -> str:
+    lines = ["what each --load-strategy needs besides the required flags:"]
+    for strategy, needs in strategy_requirements().items():
+        flags = ", ".join(f"--{n.replace('_', '-')}" for n in needs) or "nothing more"
+        lines.append(f"  {strategy:<17} {flags}")
+    lines += [
+        "",
+        "values are typed as on a shell: --cron '*/15 * * * *' or @daily, --primary-key-columns order_id,line_no",
+        "or '[\"order_id\"]', --rolling-delete-missing true (or just the flag).",
+    ]
+    return "\n".join(lines)
+
+
+# -- the parser -----------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dataloader", description="Manage the DataLoader control database.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    parser = argparse.ArgumentParser(
+        prog="dataloader",
+        description="Manage the DataLoader control database.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--db-url", help="control database URL (default: $DATALOADER_CONTROL_DB_URL)")
+    parser.add_argument("--debug", action="store_true", default=False, help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    def leaf(group: argparse._SubParsersAction, name: str, **kw: Any) -> argparse.ArgumentParser:
+        return group.add_parser(name, parents=[common], **kw)
+
     db = commands.add_parser("db", help="schema migrations").add_subparsers(dest="action", required=True)
-    db.add_parser("upgrade", help="apply all pending migrations")
-    db.add_parser("current", help="print the applied revision")
+    leaf(db, "upgrade", help="apply all pending migrations")
+    leaf(db, "current", help="print the applied revision")
 
     dbconfig = commands.add_parser("dbconfig", help="source database configs").add_subparsers(
         dest="action", required=True
     )
-    add_cfg = dbconfig.add_parser("add", help="add or replace a source database config")
+    add_cfg = leaf(dbconfig, "add", help="add or replace a source database config")
     add_cfg.add_argument("db_config_key")
     add_cfg.add_argument("--db-type", required=True, choices=DB_TYPES)
     add_cfg.add_argument("--value", default="{}", help='JSON object of secret names, e.g. \'{"host": "kv-host"}\'')
     add_cfg.add_argument("--kv-scope", help="secret scope that holds the named secrets")
-    dbconfig.add_parser("list")
+    leaf(dbconfig, "list")
 
     tables = commands.add_parser("tables", help="control rows").add_subparsers(dest="action", required=True)
-    add = tables.add_parser("add", help="add one control row")
+    add = leaf(
+        tables,
+        "add",
+        help="add one control row",
+        epilog=_strategy_summary(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for name in CONFIG_FIELDS:
-        if name != "is_active":
-            add.add_argument(f"--{name.replace('_', '-')}", dest=name)
-    add.add_argument("--inactive", action="store_true", help="add the row switched off")
-    imp = tables.add_parser("import", help="add or update rows from a YAML file (all or nothing)")
+        flag = f"--{name.replace('_', '-')}"
+        text = FIELD_HELP[name] + (" (required)" if name in REQUIRED_FIELDS else "")
+        if field_kind(name)[0] == "bool":  # `--flag`, `--flag true`, `--flag false`
+            add.add_argument(flag, dest=name, nargs="?", const="true", metavar=_metavar(name), help=text)
+        else:
+            add.add_argument(flag, dest=name, metavar=_metavar(name), help=text)
+    add.add_argument("--inactive", action="store_true", help="add the row switched off (same as --is-active false)")
+    imp = leaf(tables, "import", help="add or update rows from a YAML file (all or nothing)")
     imp.add_argument("file", type=Path)
-    upd = tables.add_parser("update", help="change fields of a row")
+    upd = leaf(tables, "update", help="change fields of a row")
     upd.add_argument("control_key")
-    upd.add_argument("--set", dest="assignments", action="append", required=True, metavar="FIELD=VALUE")
-    tables.add_parser("deactivate", help="switch a row off").add_argument("control_key")
-    tables.add_parser("list", help="list rows").add_argument("--active", action="store_true")
-    tables.add_parser("show", help="a row with its recent runs").add_argument("control_key")
+    upd.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        required=True,
+        metavar="FIELD=VALUE",
+        help="a field and its value as typed on a shell (cron='*/15 * * * *', primary_key_columns=a,b, "
+        "is_active=false); an empty value clears the field",
+    )
+    leaf(tables, "deactivate", help="switch a row off").add_argument("control_key")
+    leaf(tables, "list", help="list rows").add_argument("--active", action="store_true")
+    leaf(tables, "show", help="a row with its recent runs").add_argument("control_key")
+    cancel = leaf(
+        tables,
+        "cancel",
+        help="end the row's current run as Cancelled (row Failed); also fails its Airflow run and cancels its "
+        "Databricks run when their APIs are configured",
+    )
+    cancel.add_argument("control_key")
+    cancel.add_argument("--reason", help="why, recorded in the message")
+    leaf(tables, "reset", help="a Failed row back to ready, with its retry count cleared").add_argument("control_key")
 
-    run = commands.add_parser("run", help="load one table now on the local engine, recording the lifecycle")
+    run = leaf(commands, "run", help="load one table now on the local engine, recording the lifecycle")
     run.add_argument("control_key")
     run.add_argument("--run-id", help="default: cli__<UTC time>")
     run.add_argument("--warehouse", type=Path, help="local Delta warehouse (default: $DATALOADER_WAREHOUSE)")
+    run.add_argument(
+        "--take-over",
+        action="store_true",
+        help="end the run holding the row when its owner is provably gone (a CLI run silent for "
+        "$DATALOADER_CLI_SILENT_MINUTES, or an Airflow run that has ended), then load",
+    )
     return parser
 
 
-def _run_load(repo: ControlRepository, args: argparse.Namespace) -> str:
-    from include.dataloader import runner
-    from include.dataloader.engine import local_engine
+EXIT_STATUS = """exit status:
+  0  done
+  1  the load ran and failed (the message is the error recorded in the control table)
+  2  refused: bad input, or the row's state does not allow it (the message names the row, the field and
+     the fix), or the control database could not be used
+  130, 143  the load was stopped by Ctrl+C or SIGTERM (recorded in the control table)"""
 
-    run_id = args.run_id or f"cli__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}"
-    summary = runner.run(repo, args.control_key, run_id, local_engine(args.warehouse))
-    return json.dumps(summary, sort_keys=True)
+
+# -- commands -------------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> str:
     url = control_db_url(args.db_url)
-    repo = ControlRepository(url, change_source="cli")
+    who = run_owner.operator()
+    settings = run_owner.Process.current().settings() if args.command == "run" else None
+    repo = ControlRepository(url, change_source=f"cli:{who}", settings=settings)
     match (args.command, getattr(args, "action", None)):
         case ("run", None):
-            return _run_load(repo, args)
+            return operations.run_load(
+                repo,
+                args.control_key,
+                run_id=args.run_id,
+                take_over=args.take_over,
+                warehouse=args.warehouse,
+                who=who,
+                note=lambda text: print(f"note: {text}", file=sys.stderr),
+            )
         case ("db", "upgrade"):
             migrate.upgrade(url)
             return f"control database at revision {migrate.current_revision(url)}"
         case ("db", "current"):
             return str(migrate.current_revision(url))
         case ("dbconfig", "add"):
-            row = repo.upsert_dbconfig(args.db_config_key, args.db_type, json.loads(args.value), args.kv_scope)
+            try:
+                value = json.loads(args.value)
+            except json.JSONDecodeError as exc:
+                raise Refused(
+                    f"dbconfig {args.db_config_key}: --value is not JSON ({exc.msg}); "
+                    'write an object of secret names, e.g. \'{"host": "kv-host"}\''
+                ) from None
+            row = repo.upsert_dbconfig(args.db_config_key, args.db_type, value, args.kv_scope)
             return f"dbconfig {row['db_config_key']} ({row['db_type']}) saved"
         case ("dbconfig", "list"):
             return format_table(repo.list_dbconfigs(), ("db_config_key", "db_type", "db_kv_scope", "db_config_value"))
         case ("tables", "add"):
-            fields = {n: getattr(args, n) for n in CONFIG_FIELDS if getattr(args, n, None) is not None}
-            fields["is_active"] = not args.inactive
+            raw = {n: getattr(args, n) for n in CONFIG_FIELDS if getattr(args, n, None) is not None}
+            fields = _typed_fields(args.control_key, raw)
+            if args.inactive:
+                fields["is_active"] = False
             row = repo.add(ControlRow.from_mapping(fields))
             return f"added {row['control_key']} ({row['load_strategy']}, next load {row['next_load_date_time']})"
         case ("tables", "import"):
@@ -199,7 +327,7 @@ def run(args: argparse.Namespace) -> str:
             added, updated = repo.import_rows(rows, dbconfigs)
             return f"imported {args.file}: {len(added)} added, {len(updated)} updated"
         case ("tables", "update"):
-            row = repo.update(args.control_key, _parse_assignments(args.assignments))
+            row = repo.update(args.control_key, _assignments(args.control_key, args.assignments))
             return f"updated {row['control_key']}"
         case ("tables", "deactivate"):
             repo.deactivate(args.control_key)
@@ -208,21 +336,37 @@ def run(args: argparse.Namespace) -> str:
             return format_table(repo.list(active_only=args.active), LIST_COLUMNS)
         case ("tables", "show"):
             return _show(repo, args.control_key)
+        case ("tables", "cancel"):
+            return operations.cancel(repo, args.control_key, args.reason, who)
+        case ("tables", "reset"):
+            return operations.reset(repo, args.control_key, who)
     raise AssertionError(f"unhandled command {args.command} {args.action}")
+
+
+REFUSALS = (InvalidControlRow, InvalidImportFile, ControlRowNotFound, ControlDbNotConfigured, Refused, ValueError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, stream=sys.stderr)
+    if not args.debug:  # the command's own lines say it; the library's log lines would repeat them
+        logging.getLogger("include.dataloader").setLevel(logging.CRITICAL)
     try:
         print(run(args))
-    except (
-        InvalidControlRow,
-        InvalidImportFile,
-        ControlRowNotFound,
-        ControlDbNotConfigured,
-        ValueError,
-    ) as exc:
+    except LoadFailed as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        refused = isinstance(exc, REFUSALS)
+        text = redact(str(exc)) if refused else f"{describe(exc)} (run again with --debug for the traceback)"
+        print(f"error: {text}", file=sys.stderr)
         return 2
     return 0
 

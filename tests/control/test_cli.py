@@ -1,5 +1,7 @@
 """The `dataloader` command against a real control database."""
 
+import re
+
 import pytest
 
 from include.control import migrate
@@ -207,4 +209,154 @@ def test_dbconfig_and_db_commands(cli):
     code, out, _ = cli("dbconfig", "add", "ora_prod", "--db-type", "oracle", "--value", '{"host": "kv-ora-host"}')
     assert code == 0 and "ora_prod (oracle) saved" in out
     assert "kv-ora-host" in cli("dbconfig", "list")[1]
-    assert cli("db", "current")[1].strip() == migrate.head_revision() == "0004"
+    assert cli("db", "current")[1].strip() == migrate.head_revision() == "0005"
+
+
+# -- values typed as on a shell -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("assignment", "field", "stored"),
+    [
+        ("cron=*/15 * * * *", "cron", "*/15 * * * *"),
+        ("cron=@daily", "cron", "@daily"),
+        ("primary_key_columns=order_id,line_no", "primary_key_columns", ["order_id", "line_no"]),
+        ('primary_key_columns=["order_id", "line_no"]', "primary_key_columns", ["order_id", "line_no"]),
+        ("is_active=false", "is_active", False),
+        ("sla_minutes=30", "sla_minutes", 30),
+        ("alert_target=https://hooks.example/x?a=1&b=2", "alert_target", "https://hooks.example/x?a=1&b=2"),
+        ("incremental_value=2024-01-15 10:30:00", "incremental_value", "2024-01-15 10:30:00"),
+    ],
+)
+def test_set_parses_values_as_the_fields_type(cli, write, repo, assignment, field, stored):
+    cli("tables", "import", str(write(ORDERS)))
+    code, _out, err = cli("tables", "update", "sales.orders", "--set", assignment)
+    assert (code, err) == (0, ""), err
+    assert repo.get("sales.orders")[field] == stored
+
+
+def test_an_empty_value_clears_an_optional_field(cli, write, repo):
+    cli("tables", "import", str(write(ORDERS)))
+    cli("tables", "update", "sales.orders", "--set", "sla_minutes=30")
+    assert cli("tables", "update", "sales.orders", "--set", "sla_minutes=")[0] == 0
+    assert repo.get("sales.orders")["sla_minutes"] is None
+
+
+@pytest.mark.parametrize(
+    ("assignment", "says"),
+    [
+        ("sla_minutes=half an hour", "sla_minutes: 'half an hour' is not a whole number; set sla_minutes to e.g. 30"),
+        ("is_active=maybe", "is_active: 'maybe' is not true or false; set true or false"),
+        ("primary_key_columns=[order_id", "primary_key_columns: '[order_id' is not a JSON list"),
+        ("colour=blue", "colour: is not a control-table field; use one of: control_key,"),
+        ("cron", "cron: --set 'cron' has no '='; write FIELD=VALUE"),
+    ],
+)
+def test_set_refuses_a_value_of_the_wrong_type_naming_row_field_and_fix(cli, write, repo, assignment, says):
+    cli("tables", "import", str(write(ORDERS)))
+    code, _out, err = cli("tables", "update", "sales.orders", "--set", assignment)
+    assert code == 2
+    assert err.startswith(f"error: table_control row 'sales.orders' is invalid:\n  - {says}")
+    assert "Traceback" not in err
+
+
+ROLLING = [
+    "tables",
+    "add",
+    "--control-key",
+    "sales.daily",
+    "--db-config-key",
+    "sales_pg",
+    "--source-table-name",
+    "daily",
+    "--destination-schema",
+    "sales",
+    "--destination-table-name",
+    "daily",
+    "--load-strategy",
+    "rolling",
+    "--cron",
+    "*/15 * * * *",
+    "--primary-key-columns",
+    '["day", "shop"]',
+    "--rolling-column",
+    "day",
+    "--rolling-days",
+    "7",
+]
+
+
+@pytest.mark.parametrize(("flag", "stored"), [(["true"], True), ([], True), (["false"], False), (["no"], False)])
+def test_add_takes_typed_flags(cli, write, repo, flag, stored):
+    cli("tables", "import", str(write(EVENTS)))
+    code, _out, err = cli(*ROLLING, "--rolling-delete-missing", *flag, "--is-active", "true")
+    assert code == 0, err
+    row = repo.get("sales.daily")
+    assert (row["rolling_delete_missing"], row["primary_key_columns"], row["rolling_days"], row["cron"]) == (
+        stored,
+        ["day", "shop"],
+        7,
+        "*/15 * * * *",
+    )
+    assert row["is_active"] is True
+
+
+def test_add_reports_every_mistyped_flag_at_once(cli, write, repo):
+    cli("tables", "import", str(write(EVENTS)))
+    code, _, err = cli(*ROLLING, "--rolling-delete-missing", "maybe", "--sla-minutes", "soon")
+    assert code == 2
+    assert err == (
+        "error: table_control row 'sales.daily' is invalid:\n"
+        "  - rolling_delete_missing: 'maybe' is not true or false; set true or false\n"
+        "  - sla_minutes: 'soon' is not a whole number; set sla_minutes to e.g. 30\n"
+    )
+    assert repo.get("sales.daily") is None
+
+
+def test_add_help_describes_every_flag_and_what_each_strategy_needs(monkeypatch, capsys):
+    from include.control.model import CONFIG_FIELDS, FIELD_HELP
+
+    monkeypatch.setenv("COLUMNS", "400")  # help text not wrapped
+    with pytest.raises(SystemExit):
+        main(["tables", "add", "--help"])
+    out = capsys.readouterr().out
+    flags = {}  # flag -> its help text
+    for entry in re.split(r"\n  (?=--)", out.split("options:", 1)[1].split("\n\n")[0]):
+        flag, _, text = entry.strip().partition(" ")
+        flags[flag] = " ".join(text.split())
+    for name in CONFIG_FIELDS:
+        assert FIELD_HELP[name] in flags[f"--{name.replace('_', '-')}"]
+    assert "--rolling-delete-missing [true|false]" in out
+    assert "--primary-key-columns COL[,COL...]" in out
+    assert "--load-strategy {full,incremental,append_only,rolling,check_and_load,chunked_backfill}" in out
+    summary = out[out.index("what each --load-strategy needs") :].splitlines()[1:7]
+    assert [line.split(None, 1) for line in summary] == [
+        ["full", "nothing more"],
+        ["incremental", "--incremental-column, --incremental-type, --primary-key-columns"],
+        ["append_only", "--incremental-column, --incremental-type"],
+        ["rolling", "--primary-key-columns, --rolling-column, --rolling-days"],
+        ["check_and_load", "--incremental-column, --incremental-type, --primary-key-columns"],
+        ["chunked_backfill", "--incremental-column, --incremental-type, --primary-key-columns"],
+    ]
+
+
+# -- the exit contract ----------------------------------------------------------------------------
+
+
+def test_an_unreachable_database_is_one_redacted_line_and_a_traceback_only_with_debug(capsys):
+    url = "postgresql://loader:hunter2@127.0.0.1:1/control"
+    assert main(["--db-url", url, "tables", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: OperationalError: ") and err.endswith("(run again with --debug for the traceback)\n")
+    assert "hunter2" not in err and "Traceback" not in err
+
+    import psycopg
+
+    with pytest.raises(psycopg.OperationalError):
+        main(["--db-url", url, "tables", "list", "--debug"])
+
+
+def test_bad_dbconfig_json_is_refused(cli):
+    code, _, err = cli("dbconfig", "add", "ora", "--db-type", "oracle", "--value", "{host: x}")
+    assert code == 2
+    assert err.startswith("error: dbconfig ora: --value is not JSON (")
