@@ -42,6 +42,22 @@ def submits(standin):
     return [body for method, path, body in standin.requests if path.endswith("/jobs/runs/submit")]
 
 
+def one_task(python_file: str, *parameters: str, name: str = "test") -> dict:
+    """A runs/submit body of one spark_python_task on an existing cluster."""
+    task = {"task_key": "t", "existing_cluster_id": "0101-test", "spark_python_task": {"python_file": python_file}}
+    if parameters:
+        task["spark_python_task"]["parameters"] = list(parameters)
+    return {"run_name": name, "tasks": [task]}
+
+
+def wait_for(condition, seconds: float = 20) -> None:
+    """Poll until ``condition()`` holds (a state change of a run in another thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.05)
+
+
 def test_a_load_runs_as_a_databricks_job(airflow_db, loader_dag, repo, orders, databricks):
     repo.add(control_row("orders", "incremental", **ORDERS, execution_target="databricks"))
     dbconfig = repo.get_dbconfig("test_source")
@@ -51,19 +67,27 @@ def test_a_load_runs_as_a_databricks_job(airflow_db, loader_dag, repo, orders, d
 
     assert run.state == "success", tasks(run)
     [payload] = submits(databricks)
-    assert payload == {
+    assert payload == {  # the Jobs API 2.1+ form: the task and its cluster in `tasks`
         "run_name": f"dataloader test.orders load {run.run_id}",
-        "existing_cluster_id": "0101-loader",
-        "spark_python_task": {"python_file": JOB_FILE, "parameters": job_arguments(before, dbconfig)},
+        "tasks": [
+            {
+                "task_key": "dataloader",
+                "existing_cluster_id": "0101-loader",
+                "spark_python_task": {"python_file": JOB_FILE, "parameters": job_arguments(before, dbconfig)},
+            }
+        ],
     }
-    assert "--engine" in payload["spark_python_task"]["parameters"]
     assert "TEST_SOURCE_URL" in json.dumps(payload) and "postgresql://" not in json.dumps(payload)  # names only
     polls = [p for m, p, _ in databricks.requests if p.endswith("/jobs/runs/get")]
     assert len(polls) >= 2  # the trigger polled while the task was deferred
 
     [run_id] = databricks.runs
+    task_run_id = databricks.task_run_id(run_id)
+    assert task_run_id != run_id
+    # the summary is read from the task run: Databricks refuses get-output for the submitted run's own id
+    assert [b["run_id"] for _, p, b in databricks.requests if p.endswith("/runs/get-output")] == [str(task_run_id)]
     row = repo.get("test.orders")
-    assert row["databricks_run_url"] == f"{databricks.url}/?o=0#job/{run_id}/run/{run_id}"
+    assert row["databricks_run_url"] == databricks.run_page_url(run_id)
     assert (row["last_status"], row["incremental_value"], row["rows_processed"]) == (
         "Succeeded",
         "2024-01-04 00:00:00",
@@ -102,7 +126,7 @@ def test_a_backfill_runs_its_plan_and_chunks_as_databricks_runs(airflow_db, load
     run = loader_dag("test.orders").test()
 
     assert run.state == "success", tasks(run)
-    actions = [p["spark_python_task"]["parameters"] for p in submits(databricks)]
+    actions = [p["tasks"][0]["spark_python_task"]["parameters"] for p in submits(databricks)]
     assert [a[a.index("--action") + 1] for a in actions] == ["plan", "chunk", "chunk", "chunk", "finalize"]
     chunks = [json.loads(a[a.index("--chunk") + 1]) for a in actions if "--chunk" in a]
     assert sorted((c["index"], c["lower"], c["upper"]) for c in chunks) == [(0, None, 6), (1, 6, 11), (2, 11, None)]
@@ -119,9 +143,8 @@ def test_cancel_stops_the_run_and_the_operator_records_it(databricks, repo, cont
     slow.write_text("import time\ntime.sleep(60)\n")
     databricks.workspace["/Workspace/slow/"] = tmp_path
     hook = DatabricksHook("databricks_default")
-    run_id = hook.submit_run({"run_name": "slow", "spark_python_task": {"python_file": "/Workspace/slow/slow.py"}})
-    time.sleep(0.5)
-    assert hook.get_run_state(run_id).life_cycle_state == "RUNNING"
+    run_id = hook.submit_run(one_task("/Workspace/slow/slow.py"))
+    wait_for(lambda: hook.get_run_state(run_id).life_cycle_state == "RUNNING")
 
     hook.cancel_run(run_id)
     databricks.runs[run_id].done.wait(10)
