@@ -195,7 +195,8 @@ class DatabricksStandIn:
         self.workspace = dict(workspace or DEFAULT_WORKSPACE)
         self.env = dict(env or {})
         self.hold = hold
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (method, path, body)
+        self.answers: list[tuple[str, int, dict[str, Any]]] = []  # (endpoint, HTTP status, body)
         self.runs: dict[int, Run] = {}  # by top-level run id
         self._task_runs: dict[int, tuple[Run, TaskRun]] = {}
         self._run_ids = itertools.count(641_000_000_001, 7)  # ids are large and unrelated to each other
@@ -293,6 +294,7 @@ class DatabricksStandIn:
             status, answer = 400, {"error_code": "MALFORMED_REQUEST", "message": f"Invalid JSON given: {exc}"}
         except ApiError as exc:
             status, answer = exc.status, {"error_code": exc.error_code, "message": exc.message}
+        self.answers.append((parts.path.split("/jobs/", 1)[-1], status, answer))
         self._reply(request, status, answer)
 
     @staticmethod
@@ -456,10 +458,9 @@ class DatabricksStandIn:
                 answer["logs"] = task.logs
                 answer["logs_truncated"] = task.logs_truncated
             if task.result_state in ("FAILED", "CANCELED") or task.life_cycle_state == "INTERNAL_ERROR":
+                # the exception the job died of (its last line of output), else why the run ended
                 lines = task.logs.strip().splitlines()
-                answer["error"] = (lines[-1] if lines and task.result_state == "FAILED" else task.state_message) or (
-                    task.state_message
-                )
+                answer["error"] = lines[-1] if lines and task.result_state == "FAILED" else task.state_message
                 trace = task.logs.rfind("Traceback (most recent call last):")
                 if trace >= 0:
                     answer["error_trace"] = task.logs[trace:]

@@ -42,6 +42,22 @@ def submits(standin):
     return [body for method, path, body in standin.requests if path.endswith("/jobs/runs/submit")]
 
 
+def assert_sdk_shapes(standin: DatabricksStandIn) -> None:
+    """Every body sent and every answer given is exactly a class of the official SDK (databricks-sdk).
+
+    Called after dag.test(): importing ``databricks.sdk`` then also shows that the plugins folder, which
+    Airflow loads file by file as top-level modules, does not shadow the ``databricks`` namespace."""
+    from databricks.sdk.service import jobs
+
+    for _, path, body in standin.requests:
+        if path.endswith("/runs/submit"):
+            assert [jobs.SubmitTask.from_dict(t).as_dict() for t in body["tasks"]] == body["tasks"]
+    answer_classes = {"runs/submit": jobs.SubmitRunResponse, "runs/get": jobs.Run, "runs/get-output": jobs.RunOutput}
+    for endpoint, status, answer in standin.answers:
+        if status == 200 and endpoint in answer_classes:
+            assert answer_classes[endpoint].from_dict(answer).as_dict() == answer, endpoint
+
+
 def stored_run_ids(run) -> dict[str, str]:
     """The Databricks run ids the tasks of a DAG run kept in Airflow's task_state_store, by task id."""
     from airflow.models.task_state_store import TaskStateStoreModel
@@ -88,6 +104,7 @@ def test_a_load_runs_as_a_databricks_job(airflow_db, loader_dag, repo, orders, d
         ],
     }
     assert "TEST_SOURCE_URL" in json.dumps(payload) and "postgresql://" not in json.dumps(payload)  # names only
+    assert_sdk_shapes(databricks)
     polls = [p for m, p, _ in databricks.requests if p.endswith("/jobs/runs/get")]
     assert len(polls) >= 2  # the trigger polled while the task was deferred
 

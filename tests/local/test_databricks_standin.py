@@ -80,7 +80,7 @@ def test_the_submit_fields_are_the_sdk_s():
 
 
 def test_the_operator_s_payload_is_a_valid_sdk_submit_task():
-    from dataplatform.hooks.databricks import submit_payload
+    from dataplatform.hooks.databricks_runs import submit_payload
 
     body = submit_payload(
         run_name="dataloader sales.orders load manual__1",

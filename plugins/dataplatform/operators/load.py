@@ -27,7 +27,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from dataplatform.hooks.control import ControlDatabaseHook
-from dataplatform.hooks.databricks import LoadRunHook, TaskOutput, submit_payload
+from dataplatform.hooks.databricks_runs import LoadRunHook, TaskOutput, submit_payload
 from dataplatform.links import airflow_run_url
 from include.control.repository import ControlRepository
 from include.dataloader.redact import describe

@@ -5,6 +5,10 @@ In the Jobs API 2.1 and later every run is a multi-task run: ``runs/submit`` tak
 runs with multiple tasks is not supported"), even for one task. The output is read from the task run
 (``runs/get`` -> ``tasks[].run_id``): for a ``spark_python_task`` its ``logs`` hold the last 5 MB of
 the job's stdout and stderr.
+
+Not named ``databricks.py``: Airflow loads every file of the plugins folder as a top-level module named
+after the file, and ``databricks`` would shadow the ``databricks`` namespace (``databricks.sql``,
+``databricks.sdk``) in every Airflow process.
 """
 
 from __future__ import annotations
