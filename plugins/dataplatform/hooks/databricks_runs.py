@@ -23,6 +23,7 @@ from airflow.providers.databricks.hooks.databricks import (
     OUTPUT_RUNS_JOB_ENDPOINT,
     DatabricksHook,
 )
+from airflow.sdk.exceptions import AirflowException
 
 TASK_KEY = "dataloader"
 # Life cycle states in which a run still does (or will do) its work: a retry may reconnect to it.
@@ -111,7 +112,7 @@ class LoadRunHook(DatabricksHook):
             if task is None:
                 raise RunOutputError(f"the Databricks run lists no task run: {page}")
             return self.task_output(task.run_id)
-        except DatabricksApiError as exc:
+        except AirflowException as exc:  # an error answer (DatabricksApiError), or retries exhausted
             raise RunOutputError(
                 f"the Databricks run finished but its output could not be read ({exc}); the load's result is "
                 f"in the task's log on the run page {page}: check the table, then clear this task to load again"
