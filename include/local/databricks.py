@@ -517,6 +517,8 @@ def validate_submit(body: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise invalid(f"Task key {key} is not unique")
         keys.add(key)
         _validate_task(task, f"{where} ({key})")
+    if len(tasks) > 1:  # a limit of the stand-in, not of Databricks
+        raise invalid(f"this stand-in runs one task per run, got {len(tasks)} tasks")
     return tasks
 
 

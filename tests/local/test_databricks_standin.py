@@ -248,6 +248,7 @@ TASK = {"task_key": "t", "existing_cluster_id": "c", "spark_python_task": {"pyth
         ({"tasks": [TASK], "cluster": "c"}, "Unknown field(s) in runs/submit: cluster"),
         ({"tasks": [{**TASK, "task_key": "a b"}]}, "tasks[0].task_key is required"),
         ({"tasks": [TASK, TASK]}, "Task key t is not unique"),
+        ({"tasks": [TASK, {**TASK, "task_key": "u"}]}, "this stand-in runs one task per run, got 2 tasks"),
         (
             {"tasks": [{k: v for k, v in TASK.items() if k != "existing_cluster_id"}]},
             "one cluster specification is required, got 0",
