@@ -103,14 +103,16 @@ class UnityCatalog(Warehouse):
     def ref(self, name: TableName) -> str:
         return ".".join(spark_ident(part) for part in (name.catalog, name.schema, name.table))
 
+    # tableExists and saveAsTable parse their name as a multi-part identifier: quoted, part by part, so that
+    # reserved words (a schema `select`, a table `order`) are names there too
     def exists(self, name: TableName) -> bool:
-        return self.spark.catalog.tableExists(str(name))
+        return self.spark.catalog.tableExists(self.ref(name))
 
     def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
         writer = df.write.format("delta").mode(mode)
         if replace_where is not None:
             writer = writer.option("replaceWhere", replace_where)
-        writer.saveAsTable(str(name))
+        writer.saveAsTable(self.ref(name))
 
     def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
         added = ", ".join(f"{spark_ident(col)} {kind}" for col, kind in columns)

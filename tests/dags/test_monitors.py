@@ -68,15 +68,13 @@ def test_long_running_rows_stop_their_airflow_and_databricks_runs(
     from airflow.providers.databricks.hooks.databricks import DatabricksHook
 
     from include.local.databricks import DatabricksStandIn
-    from tests.dags.test_databricks_path import databricks_connection
+    from tests.dags.test_databricks_path import databricks_connection, one_task
 
     with DatabricksStandIn(workspace={"/Workspace/slow/": tmp_path}) as standin:
         monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", databricks_connection(standin))
         (tmp_path / "slow.py").write_text("import time\ntime.sleep(120)\n")
         databricks = DatabricksHook("databricks_default")
-        dbx_run = databricks.submit_run(
-            {"run_name": "slow", "spark_python_task": {"python_file": "/Workspace/slow/slow.py"}}
-        )
+        dbx_run = databricks.submit_run(one_task("/Workspace/slow/slow.py", name="slow"))
         run_id = airflow_api.trigger(KEY)
         repo.queue(KEY, run_id)
         repo.start(KEY, run_id)

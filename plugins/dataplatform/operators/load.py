@@ -19,17 +19,20 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
+from airflow.providers.databricks.hooks.databricks import RunState
 from airflow.providers.databricks.operators.databricks import (
     XCOM_RUN_ID_KEY,
     XCOM_RUN_PAGE_URL_KEY,
     DatabricksSubmitRunOperator,
 )
 from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
+from airflow.providers.databricks.utils.databricks import validate_trigger_event
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from dataplatform.hooks.control import ControlDatabaseHook
+from dataplatform.hooks.databricks_runs import LoadRunHook, TaskOutput, submit_payload
 from dataplatform.hooks.source import source_params
 from dataplatform.links import airflow_run_url
 from include.control.lifecycle import Lifecycle, RowBusy, RowInactive, RowLost
@@ -330,15 +333,13 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
         row, request = self.begin(context)
         try:
             dbconfig = self.repo.get_dbconfig(row["db_config_key"])
-            self.json = {
-                "run_name": f"dataloader {self.control_key} {self.action} {context['run_id']}"[:100],
-                **self.cluster,
-                "spark_python_task": {
-                    "python_file": self.python_file,
-                    "parameters": job_arguments(row, dbconfig, action=self.action, chunk=self.chunk, **request),
-                },
-            }
-            self.run_id = self._hook.submit_run(self._prepare_submit_json(context))
+            self.json = submit_payload(
+                run_name=f"dataloader {self.control_key} {self.action} {context['run_id']}",
+                cluster=self.cluster,
+                python_file=self.python_file,
+                parameters=job_arguments(row, dbconfig, action=self.action, chunk=self.chunk, **request),
+            )
+            self.run_id = self._submit_or_reconnect(context, self._prepare_submit_json(context))
             run_page_url = self._hook.get_run_page_url(self.run_id)
             # stored at once: the long-running monitor cancels the Databricks run from it
             self.repo.set_databricks_run_url(self.control_key, context["run_id"], run_page_url)
@@ -361,11 +362,43 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
             method_name="execute_complete",
         )
 
+    def _get_hook(self, caller: str) -> LoadRunHook:
+        return LoadRunHook(
+            self.databricks_conn_id,
+            retry_limit=self.databricks_retry_limit,
+            retry_delay=self.databricks_retry_delay,
+            retry_args=self.databricks_retry_args,
+            caller=caller,
+        )
+
+    def _submit_or_reconnect(self, context, payload: dict[str, Any]) -> int:
+        """Submit the run; or, with ``durable``, reconnect to the run an earlier try of this task submitted
+        while that run is still working (a worker lost, a trigger that failed), instead of a second run.
+
+        The provider's ``durable`` covers only its non-deferrable path; this is the same for a deferred run.
+        """
+        store = context.get("task_state_store") if self.durable else None
+        previous = store.get(self.external_id_key) if store is not None else None
+        if previous and self._hook.reconnectable(int(previous)):
+            self.log.info("%s: reconnecting to Databricks run %s of an earlier try", self.control_key, previous)
+            return int(previous)
+        run_id = self._hook.submit_run(payload)
+        if store is not None:
+            store.set(self.external_id_key, run_id)
+        return run_id
+
     def execute_complete(self, context, event: dict):
         try:
-            super().execute_complete(context, event)  # raises with the run's state and errors on failure
-            output = self._hook.get_run_output(event["run_id"])
-            result = _last_json_line(output.get("logs") or "")
+            validate_trigger_event(event)
+            state = RunState.from_json(event["run_state"])
+            page = event["run_page_url"]
+            if not state.is_successful:
+                raise AirflowException(
+                    f"the Databricks run {event['run_id']} ended {state.life_cycle_state} {state.result_state or ''}"
+                    f": {state.state_message or 'no message'}; task errors: {event['errors'] or 'none'}. "
+                    f"Its log is on the run page {page}; fix the cause, then clear this task"
+                )
+            result = _last_json_line(self._hook.load_output(event["run_id"], page), page)
             self.finish(context, result.get("summary", {}))
         except BaseException as exc:
             self.failed(context, exc)
@@ -373,9 +406,21 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
         return summary_for_xcom(result)
 
 
-def _last_json_line(logs: str) -> dict[str, Any]:
-    """The job prints one JSON line on stdout; the run's logs may hold other lines before it."""
-    for line in reversed(logs.strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise AirflowFailException(f"the Databricks run printed no JSON summary; its output ended with: {logs[-500:]!r}")
+def _last_json_line(output: TaskOutput, run_page_url: str) -> dict[str, Any]:
+    """The job's summary: the last line of its logs that is a JSON object with ``summary`` or ``chunks``
+    (the job prints exactly one; Spark and the job's own logging may write other lines around it)."""
+    for line in reversed(output.logs.strip().splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            result = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(result, dict) and ("summary" in result or "chunks" in result):
+            return result
+    cut = " (the logs were truncated to their last 5 MB)" if output.logs_truncated else ""
+    raise AirflowFailException(
+        f"the Databricks run succeeded but printed no JSON summary{cut}; its output ended with "
+        f"{output.logs[-500:]!r}. See the run page {run_page_url}: check the table, then clear this task"
+    )
