@@ -21,6 +21,14 @@ def spark_ident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="spark")
 
 
+def null_safe(predicate: str) -> str:
+    """``predicate`` made FALSE where it is NULL. A ``replaceWhere`` overwrite on the local engine removes
+    the rows of a rewritten file for which the predicate is NULL (a NULL cursor), not only those for which
+    it is TRUE: every predicate that picks target rows to remove goes through this. (Sail refuses
+    ``coalesce`` there; ``IS TRUE`` works on both engines.)"""
+    return f"({predicate}) IS TRUE"
+
+
 @dataclass(frozen=True)
 class TableName:
     catalog: str
@@ -83,7 +91,7 @@ class LocalWarehouse(Warehouse):
     def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
         writer = df.write.format("delta").mode(mode)
         if replace_where is not None:
-            writer = writer.option("replaceWhere", replace_where)
+            writer = writer.option("replaceWhere", null_safe(replace_where))
         writer.save(str(self.path(name)))
 
     def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
@@ -109,7 +117,7 @@ class UnityCatalog(Warehouse):
     def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
         writer = df.write.format("delta").mode(mode)
         if replace_where is not None:
-            writer = writer.option("replaceWhere", replace_where)
+            writer = writer.option("replaceWhere", null_safe(replace_where))
         writer.saveAsTable(str(name))
 
     def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:

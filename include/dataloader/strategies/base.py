@@ -16,7 +16,7 @@ from sqlglot import exp
 from include.control.model import ControlRow
 from include.dataloader.queries import Cursor
 from include.dataloader.source import SourceTable
-from include.dataloader.target import TableName, Warehouse, spark_ident
+from include.dataloader.target import TableName, Warehouse, null_safe, spark_ident
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
         deleted = 0
         if delete_missing_where:
             deleted = ctx.spark.sql(
-                f"SELECT count(*) AS n FROM {tgt} t WHERE ({delete_missing_where}) "
+                f"SELECT count(*) AS n FROM {tgt} t WHERE {null_safe(delete_missing_where)} "
                 f"AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {on})"
             ).collect()[0]["n"]
         columns = [spark_ident(f.name) for f in ctx.warehouse.read(staging).schema.fields]
@@ -200,7 +200,7 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})"
         )
         if delete_missing_where:
-            merge += f" WHEN NOT MATCHED BY SOURCE AND ({delete_missing_where}) THEN DELETE"
+            merge += f" WHEN NOT MATCHED BY SOURCE AND {null_safe(delete_missing_where)} THEN DELETE"
         ctx.spark.sql(merge).collect()
     finally:
         ctx.warehouse.drop(staging)
@@ -218,6 +218,7 @@ def delete_where(ctx: LoadContext, predicate: str) -> int:
     if not ctx.warehouse.exists(ctx.target):
         return 0
     tgt = ctx.warehouse.ref(ctx.target)
+    predicate = null_safe(predicate)
     count = ctx.spark.sql(f"SELECT count(*) AS n FROM {tgt} WHERE {predicate}").collect()[0]["n"]
     if count:
         ctx.spark.sql(f"DELETE FROM {tgt} WHERE {predicate}").collect()
