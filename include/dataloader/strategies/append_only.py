@@ -12,11 +12,11 @@ from include.dataloader.strategies.base import (
     Interval,
     LoadContext,
     LoadSummary,
-    align,
     committed_watermark,
     evolve_schema,
     lookback_start,
     spark_literal,
+    stage,
 )
 from include.dataloader.target import spark_ident
 
@@ -40,8 +40,7 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
         return ctx.summary(started, rows_read=rows, inserted=rows, watermark=new_watermark)
 
     added = evolve_schema(ctx)
-    staging = ctx.target.staging()
-    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    staging = stage(ctx, df)
     try:
         keys = ctx.keys or [f.name for f in df.schema.fields]
         column = spark_ident(ctx.source.target_name(cursor.column))

@@ -162,6 +162,15 @@ class MergeCounts:
     added_columns: list[str] = field(default_factory=list)
 
 
+def stage(ctx: LoadContext, df: DataFrame) -> TableName:
+    """``df`` written to a new staging table of the target (aligned to the target's columns), after
+    dropping the staging tables a killed run left behind."""
+    ctx.warehouse.drop_staging_leftovers(ctx.target)
+    staging = ctx.target.staging()
+    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    return staging
+
+
 def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None = None) -> MergeCounts:
     """Merge ``df`` into the target by primary key, creating the target on the first load.
 
@@ -175,8 +184,7 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
         return MergeCounts(rows=rows, inserted=rows, updated=0)
 
     added = evolve_schema(ctx)
-    staging = ctx.target.staging()
-    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    staging = stage(ctx, df)
     try:
         stg, tgt = ctx.warehouse.ref(staging), ctx.warehouse.ref(ctx.target)
         on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in ctx.keys)
