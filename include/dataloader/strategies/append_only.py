@@ -15,10 +15,9 @@ from include.dataloader.strategies.base import (
     committed_watermark,
     evolve_schema,
     lookback_start,
-    spark_literal,
+    not_in_target,
     stage,
 )
-from include.dataloader.target import spark_ident
 
 
 def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
@@ -42,14 +41,9 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
     added = evolve_schema(ctx)
     staging = stage(ctx, df)
     try:
-        keys = ctx.keys or [f.name for f in df.schema.fields]
-        column = spark_ident(ctx.source.target_name(cursor.column))
-        recent = f"WHERE {column} >= {spark_literal(cursor, start)}" if start is not None else ""
-        on = " AND ".join(f"s.{spark_ident(k)} <=> t.{spark_ident(k)}" for k in keys)
-        new_rows = ctx.spark.sql(
-            f"SELECT s.* FROM {ctx.warehouse.ref(staging)} s LEFT ANTI JOIN "
-            f"(SELECT * FROM {ctx.warehouse.ref(ctx.target)} {recent}) t ON {on}"
-        )
+        # against the whole target: a key can come back with a newer cursor, far below the watermark
+        keys = ctx.keys or [f.name for f in ctx.warehouse.read(staging).schema.fields]
+        new_rows = not_in_target(ctx, staging, keys, prefer=ctx.source.target_name(cursor.column))
         read = ctx.warehouse.read(staging).count()
         appended = new_rows.count()
         if appended:

@@ -171,6 +171,45 @@ def stage(ctx: LoadContext, df: DataFrame) -> TableName:
     return staging
 
 
+# types whose MIN and MAX survive a round trip through their text form (a Spark SQL literal)
+RANGE_TYPES = ("tinyint", "smallint", "int", "bigint", "date", "timestamp", "timestamp_ntz", "string")
+
+
+def not_in_target(ctx: LoadContext, staging: TableName, columns: list[str], *, prefer: str | None = None) -> DataFrame:
+    """The staged rows that no target row equals on ``columns`` (NULL-safe), against the whole target.
+
+    The target is read only where it can match: its ``columns`` only, and only in the staged range of one
+    of them (``prefer`` first, e.g. the cursor), so Delta's file statistics skip the files outside it.
+    """
+    stg, tgt = ctx.warehouse.ref(staging), ctx.warehouse.ref(ctx.target)
+    types = {f.name: f.dataType.simpleString() for f in ctx.warehouse.read(ctx.target).schema.fields}
+    ordered = ([prefer] if prefer in columns else []) + columns
+    ranged = next((c for c in ordered if types.get(c) in RANGE_TYPES or types.get(c, "").startswith("decimal")), None)
+    where = ""
+    if ranged is not None:
+        where = f"WHERE {staged_range(ctx, stg, ranged, types[ranged])}"
+    projection = ", ".join(spark_ident(c) for c in columns)
+    on = " AND ".join(f"s.{spark_ident(c)} <=> t.{spark_ident(c)}" for c in columns)
+    return ctx.spark.sql(f"SELECT s.* FROM {stg} s LEFT ANTI JOIN (SELECT {projection} FROM {tgt} {where}) t ON {on}")
+
+
+def staged_range(ctx: LoadContext, stg: str, column: str, kind: str) -> str:
+    """A predicate on the target: ``column`` inside the staged rows' MIN..MAX, or NULL if they have NULLs."""
+    col = spark_ident(column)
+    bounds = ctx.spark.sql(
+        f"SELECT CAST(min({col}) AS STRING) AS lo, CAST(max({col}) AS STRING) AS hi, "
+        f"count(*) - count({col}) AS nulls FROM {stg}"
+    ).collect()[0]
+    parts = []
+    if bounds["lo"] is not None:
+        spark_type = exp.DataType.build(kind, dialect="spark")
+        lo, hi = (exp.cast(exp.Literal.string(bounds[b]), spark_type) for b in ("lo", "hi"))
+        parts.append(exp.Between(this=exp.column(column, quoted=True), low=lo, high=hi).sql(dialect="spark"))
+    if bounds["nulls"] or not parts:
+        parts.append(f"{col} IS NULL")
+    return " OR ".join(parts)
+
+
 def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None = None) -> MergeCounts:
     """Merge ``df`` into the target by primary key, creating the target on the first load.
 
