@@ -176,29 +176,35 @@ RANGE_TYPES = ("tinyint", "smallint", "int", "bigint", "date", "timestamp", "tim
 
 
 def not_in_target(ctx: LoadContext, staging: TableName, columns: list[str], *, prefer: str | None = None) -> DataFrame:
-    """The staged rows that no target row equals on ``columns`` (NULL-safe), against the whole target.
+    """The staged rows that no target row equals on ``columns`` (NULL-safe), against the whole target."""
+    stg = ctx.warehouse.ref(staging)
+    on = " AND ".join(f"s.{spark_ident(c)} <=> t.{spark_ident(c)}" for c in columns)
+    return ctx.spark.sql(
+        f"SELECT s.* FROM {stg} s LEFT ANTI JOIN {target_slice(ctx, staging, columns, prefer=prefer)} t ON {on}"
+    )
 
-    The target is read only where it can match: its ``columns`` only, and only in the staged range of one
-    of them (``prefer`` first, e.g. the cursor), so Delta's file statistics skip the files outside it.
+
+def target_slice(ctx: LoadContext, staging: TableName, columns: list[str], *, prefer: str | None = None) -> str:
+    """The part of the target that rows of ``staging`` can equal on ``columns``, as a subquery.
+
+    Only ``columns`` are read, and only in the staged range of one of them (``prefer`` first, e.g. the
+    cursor; then a key), so Delta's file statistics skip the files outside it and a large target is not
+    read whole.
     """
-    stg, tgt = ctx.warehouse.ref(staging), ctx.warehouse.ref(ctx.target)
     types = {f.name: f.dataType.simpleString() for f in ctx.warehouse.read(ctx.target).schema.fields}
     ordered = ([prefer] if prefer in columns else []) + columns
     ranged = next((c for c in ordered if types.get(c) in RANGE_TYPES or types.get(c, "").startswith("decimal")), None)
-    where = ""
-    if ranged is not None:
-        where = f"WHERE {staged_range(ctx, stg, ranged, types[ranged])}"
+    where = f" WHERE {staged_range(ctx, staging, ranged, types[ranged])}" if ranged is not None else ""
     projection = ", ".join(spark_ident(c) for c in columns)
-    on = " AND ".join(f"s.{spark_ident(c)} <=> t.{spark_ident(c)}" for c in columns)
-    return ctx.spark.sql(f"SELECT s.* FROM {stg} s LEFT ANTI JOIN (SELECT {projection} FROM {tgt} {where}) t ON {on}")
+    return f"(SELECT {projection}, true AS __hit FROM {ctx.warehouse.ref(ctx.target)}{where})"
 
 
-def staged_range(ctx: LoadContext, stg: str, column: str, kind: str) -> str:
+def staged_range(ctx: LoadContext, staging: TableName, column: str, kind: str) -> str:
     """A predicate on the target: ``column`` inside the staged rows' MIN..MAX, or NULL if they have NULLs."""
     col = spark_ident(column)
     bounds = ctx.spark.sql(
         f"SELECT CAST(min({col}) AS STRING) AS lo, CAST(max({col}) AS STRING) AS hi, "
-        f"count(*) - count({col}) AS nulls FROM {stg}"
+        f"count(*) - count({col}) AS nulls FROM {ctx.warehouse.ref(staging)}"
     ).collect()[0]
     parts = []
     if bounds["lo"] is not None:
@@ -214,8 +220,10 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
     """Merge ``df`` into the target by primary key, creating the target on the first load.
 
     The rows are staged in a Delta table first (``<table>__stg_<id>``, dropped afterwards), so the
-    source is read once and the counts describe exactly what was merged. ``delete_missing_where``
-    deletes target rows matching it whose key is not in ``df`` (WHEN NOT MATCHED BY SOURCE).
+    source is read once and the counts describe exactly what was merged: ``updated`` counts the rows
+    whose values changed. Nothing changed (rows re-read at the watermark): no MERGE, no new Delta
+    version. ``delete_missing_where`` deletes target rows matching it whose key is not in ``df``
+    (WHEN NOT MATCHED BY SOURCE).
     """
     if not ctx.warehouse.exists(ctx.target):
         ctx.warehouse.write(df, ctx.target, mode="overwrite")
@@ -226,13 +234,14 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
     staging = stage(ctx, df)
     try:
         stg, tgt = ctx.warehouse.ref(staging), ctx.warehouse.ref(ctx.target)
+        names = [f.name for f in ctx.warehouse.read(staging).schema.fields]
+        columns = [spark_ident(n) for n in names]
         on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in ctx.keys)
-        key_list = ", ".join(spark_ident(k) for k in ctx.keys)
+        same = " AND ".join(f"s.{c} <=> t.{c}" for c in columns)
         counts = ctx.spark.sql(
-            f"""
-            SELECT count(*) AS total, count(t.__hit) AS matched FROM {stg} s
-            LEFT JOIN (SELECT DISTINCT {key_list}, true AS __hit FROM {tgt}) t ON {on}
-            """
+            f"SELECT count(*) AS total, count(t.__hit) AS matched, "
+            f"count(CASE WHEN t.__hit AND NOT ({same}) THEN 1 END) AS changed "
+            f"FROM {stg} s LEFT JOIN {target_slice(ctx, staging, names, prefer=ctx.keys[0])} t ON {on}"
         ).collect()[0]
         deleted = 0
         if delete_missing_where:
@@ -240,21 +249,23 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
                 f"SELECT count(*) AS n FROM {tgt} t WHERE {null_safe(delete_missing_where)} "
                 f"AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {on})"
             ).collect()[0]["n"]
-        columns = [spark_ident(f.name) for f in ctx.warehouse.read(staging).schema.fields]
-        merge = (
-            f"MERGE INTO {tgt} AS t USING {stg} AS s ON {on} "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})"
-        )
-        if delete_missing_where:
-            merge += f" WHEN NOT MATCHED BY SOURCE AND {null_safe(delete_missing_where)} THEN DELETE"
-        ctx.spark.sql(merge).collect()
+        inserted = counts["total"] - counts["matched"]
+        if inserted or counts["changed"] or deleted:
+            merge = (
+                f"MERGE INTO {tgt} AS t USING {stg} AS s ON {on} "
+                f"WHEN MATCHED AND NOT ({same}) THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
+                f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+                f"VALUES ({', '.join(f's.{c}' for c in columns)})"
+            )
+            if delete_missing_where:
+                merge += f" WHEN NOT MATCHED BY SOURCE AND {null_safe(delete_missing_where)} THEN DELETE"
+            ctx.spark.sql(merge).collect()
     finally:
         ctx.warehouse.drop(staging)
     return MergeCounts(
         rows=counts["total"],
-        inserted=counts["total"] - counts["matched"],
-        updated=counts["matched"],
+        inserted=inserted,
+        updated=counts["changed"],
         deleted=deleted,
         added_columns=added,
     )
