@@ -84,12 +84,25 @@ class SourceQueries:
             conditions = [exp.or_(exp.paren(exp.and_(*conditions)), col.is_(exp.null()))] if conditions else []
         return exp.and_(*conditions) if conditions else None
 
-    def change_count(self, cursor: Cursor, watermark: Any | None) -> str:
-        """How many rows changed strictly after the watermark (check_and_load's test)."""
-        query = exp.select(exp.Count(this=exp.Star()).as_("changes")).from_(self.table)
-        if watermark is not None:
-            query = query.where(self._col(cursor.column) > self._lit(cursor, watermark))
-        return self._render(query)
+    def change_count(self, cursor: Cursor, watermark: Any | None, *, at_watermark: bool = False) -> str:
+        """How many rows changed strictly after the watermark (``changes``: the change sensor's test).
+
+        ``at_watermark`` adds how many rows sit exactly at it (``at_watermark``), in the same scan:
+        check_and_load compares that with the target's, to find rows committed later at the watermark.
+        """
+        col = self._col(cursor.column)
+        changes = exp.Count(this=exp.Star())
+        query = exp.select(changes.as_("changes")).from_(self.table)
+        if watermark is None:
+            return self._render(query)
+        literal = self._lit(cursor, watermark)
+        if not at_watermark:
+            return self._render(query.where(col > literal))
+        changes = exp.Count(this=exp.Case().when(col > literal.copy(), exp.Literal.number(1)))
+        exact = exp.Count(this=exp.Case().when(col.copy().eq(literal.copy()), exp.Literal.number(1)))
+        return self._render(
+            exp.select(changes.as_("changes"), exact.as_("at_watermark")).from_(self.table).where(col >= literal)
+        )
 
     def bounds(self, cursor: Cursor) -> str:
         """The cursor's MIN and MAX (chunk planning)."""

@@ -98,6 +98,16 @@ CASES = {
             "clickhouse": 'SELECT COUNT(*) AS changes FROM "sales"."order lines" WHERE "Modified Date" > toDateTime64(\'2024-01-15 10:30:00.123456\', 6)',
         },
     ),
+    "change_count_at_watermark": (  # check_and_load: rows past the watermark, and rows at it, in one scan
+        lambda q: q.change_count(ORDER_ID, "900001", at_watermark=True),
+        {
+            "sqlserver": "SELECT COUNT(CASE WHEN [order_id] > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN [order_id] = 900001 THEN 1 END) AS at_watermark FROM [sales].[order lines] WHERE [order_id] >= 900001",
+            "oracle": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+            "postgresql": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+            "snowflake": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+            "clickhouse": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+        },
+    ),
     "bounds": (
         lambda q: q.bounds(ORDER_ID),
         {

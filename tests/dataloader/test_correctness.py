@@ -1,0 +1,192 @@
+"""Silent row loss and wrong values (issue #19): each case through ``dataloader run``, exact target rows."""
+
+from datetime import datetime
+
+import pytest
+
+from include.dataloader.target import TableName
+
+
+def test_a_backfill_keeps_the_null_cursor_rows_when_a_later_chunk_rewrites_their_file(cli, source_sql):
+    source_sql("CREATE TABLE payments (payment_id int PRIMARY KEY, paid_at timestamp(6))")
+    source_sql(
+        "INSERT INTO payments VALUES (1, NULL), (2, '2024-01-01 00:00'), (3, '2024-01-01 23:59:59.999999'),"
+        " (4, '2024-01-02 12:00'), (5, '2024-01-03 08:00')"
+    )
+    key = cli.add(
+        "payments",
+        "chunked_backfill",
+        incremental_column="paid_at",
+        incremental_type="timestamp",
+        primary_key_columns=["payment_id"],
+        chunk_interval_days=1,
+    )
+
+    assert cli.run(key)["message"] == "backfill complete: 3 chunks, 5 rows"
+    assert cli.rows(key) == [
+        (1, None),
+        (2, datetime(2024, 1, 1)),
+        (3, datetime(2024, 1, 1, 23, 59, 59, 999999)),
+        (4, datetime(2024, 1, 2, 12)),
+        (5, datetime(2024, 1, 3, 8)),
+    ]
+
+    source_sql("INSERT INTO payments VALUES (6, '2024-01-04 09:00')")
+    cli.run(key)  # now incremental
+    assert [r[0] for r in cli.rows(key, "payment_id")] == [1, 2, 3, 4, 5, 6]
+
+
+PAYMENTS = [(1, None), (2, datetime(2024, 1, 1)), (3, datetime(2024, 1, 1, 23, 59, 59, 999999))]
+LATER = [(4, datetime(2024, 1, 3, 9)), (5, datetime(2024, 1, 3, 8))]  # 4 moved from 2024-01-02 12:00
+KEEPS_NULL_CURSORS = {
+    # strategy: the target after the second run; rolling never reads NULLs (its window is a range)
+    "full": PAYMENTS + LATER,
+    "incremental": PAYMENTS + LATER,
+    "check_and_load": PAYMENTS + LATER,
+    "chunked_backfill": PAYMENTS + LATER,  # its second run is incremental
+    "append_only": [*PAYMENTS, (4, datetime(2024, 1, 2, 12)), LATER[1]],  # appended once, never updated
+}
+
+
+@pytest.mark.parametrize("strategy", KEEPS_NULL_CURSORS)
+def test_every_strategy_keeps_the_null_cursor_rows_it_has_loaded(cli, source_sql, strategy):
+    source_sql("CREATE TABLE payments (payment_id int PRIMARY KEY, paid_at timestamp(6))")
+    source_sql("INSERT INTO payments VALUES (1, NULL), (2, '2024-01-01 00:00'), (3, '2024-01-01 23:59:59.999999')")
+    source_sql("INSERT INTO payments VALUES (4, '2024-01-02 12:00')")
+    key = cli.add(
+        "payments",
+        strategy,
+        incremental_column="paid_at",
+        incremental_type="timestamp",
+        primary_key_columns=["payment_id"],
+        chunk_interval_days=1,
+    )
+    cli.run(key)
+    source_sql("INSERT INTO payments VALUES (5, '2024-01-03 08:00')")
+    source_sql("UPDATE payments SET paid_at = '2024-01-03 09:00' WHERE payment_id = 4")
+
+    cli.run(key)
+
+    assert cli.rows(key) == sorted(KEEPS_NULL_CURSORS[strategy])
+
+
+def test_append_only_never_appends_a_key_twice_when_it_comes_back_with_a_newer_cursor(cli, source_sql):
+    source_sql("CREATE TABLE events (event_id int PRIMARY KEY, kind text, seen_at timestamp)")
+    source_sql("INSERT INTO events VALUES (1, 'a', '2024-01-01 10:00'), (2, 'b', '2024-01-02 10:00')")
+    key = cli.add(
+        "events",
+        "append_only",
+        incremental_column="seen_at",
+        incremental_type="timestamp",
+        primary_key_columns=["event_id"],
+    )
+    cli.run(key)
+    source_sql("UPDATE events SET kind = 'a2', seen_at = '2024-01-03 10:00' WHERE event_id = 1")
+    source_sql("INSERT INTO events VALUES (3, 'c', '2024-01-03 11:00')")
+
+    summary = cli.run(key)
+
+    assert (summary["rows_read"], summary["inserted"]) == (3, 1)  # 1 again, 2 at the watermark, 3
+    assert cli.rows(key) == [
+        (1, "a", datetime(2024, 1, 1, 10)),
+        (2, "b", datetime(2024, 1, 2, 10)),
+        (3, "c", datetime(2024, 1, 3, 11)),
+    ]
+
+
+def test_append_only_without_a_key_compares_every_column_across_the_whole_target(cli, source_sql):
+    source_sql("CREATE TABLE clicks (page text, clicked_at timestamp)")
+    source_sql("INSERT INTO clicks VALUES ('/a', '2024-01-01 10:00'), ('/b', '2024-01-02 10:00')")
+    key = cli.add("clicks", "append_only", incremental_column="clicked_at", incremental_type="timestamp")
+    cli.run(key)
+    # a row identical to one below the watermark, and one at the watermark: both already loaded
+    source_sql("INSERT INTO clicks VALUES ('/b', '2024-01-02 10:00'), ('/c', '2024-01-02 10:00')")
+
+    assert cli.run(key)["inserted"] == 1
+    assert cli.rows(key) == [
+        ("/a", datetime(2024, 1, 1, 10)),
+        ("/b", datetime(2024, 1, 2, 10)),
+        ("/c", datetime(2024, 1, 2, 10)),
+    ]
+
+
+def test_check_and_load_reads_a_row_committed_later_at_the_watermark_then_skips(cli, source_sql):
+    source_sql("CREATE TABLE orders (order_id int PRIMARY KEY, updated_at timestamp(6))")
+    source_sql("INSERT INTO orders VALUES (1, '2024-01-01 10:00'), (2, '2024-01-02 10:00:00.5')")
+    key = cli.add(
+        "orders",
+        "check_and_load",
+        incremental_column="updated_at",
+        incremental_type="timestamp",
+        primary_key_columns=["order_id"],
+    )
+    cli.run(key)
+    assert cli.run(key)["skipped"] is True
+    source_sql("INSERT INTO orders VALUES (3, '2024-01-02 10:00:00.5')")  # same instant, committed later
+
+    late = cli.run(key)
+    again = cli.run(key)
+
+    assert (late["skipped"], late["inserted"], late["message"]) == (False, 1, "1 changes past the watermark")
+    assert again["skipped"] is True
+    assert [r[0] for r in cli.rows(key, "order_id")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("strategy", ["incremental", "append_only", "check_and_load"])
+def test_a_run_that_reads_nothing_new_writes_no_delta_version(cli, source_sql, strategy):
+    source_sql("CREATE TABLE orders (order_id int PRIMARY KEY, updated_at timestamp)")
+    source_sql("INSERT INTO orders VALUES (1, '2024-01-01 10:00'), (2, '2024-01-02 10:00')")
+    key = cli.add(
+        "orders",
+        strategy,
+        incremental_column="updated_at",
+        incremental_type="timestamp",
+        primary_key_columns=["order_id"],
+    )
+    cli.run(key)
+    version = cli.version(key)
+
+    cli.run(key)  # re-reads order 2, at the watermark
+    cli.run(key)
+
+    assert cli.version(key) == version
+    assert [r[0] for r in cli.rows(key, "order_id")] == [1, 2]
+
+
+def test_the_next_run_removes_a_killed_runs_staging_table(cli, source_sql):
+    source_sql("CREATE TABLE orders (order_id int PRIMARY KEY, updated_at timestamp)")
+    source_sql("INSERT INTO orders VALUES (1, '2024-01-01 10:00')")
+    key = cli.add(
+        "orders",
+        "incremental",
+        incremental_column="updated_at",
+        incremental_type="timestamp",
+        primary_key_columns=["order_id"],
+    )
+    cli.run(key)
+    target = cli.target(key)
+    leftover = TableName(target.catalog, target.schema, f"{target.table}__stg_0123456789ab")
+    other = TableName(target.catalog, target.schema, "orders_archive__stg_0123456789ab")  # another table's
+    for name in (leftover, other):
+        cli.warehouse.write(cli.warehouse.read(target), name, mode="overwrite")  # as a killed merge leaves it
+    source_sql("INSERT INTO orders VALUES (2, '2024-01-02 10:00')")
+
+    cli.run(key)
+
+    assert not cli.warehouse.exists(leftover)
+    assert cli.warehouse.exists(other)
+    assert sorted(p.name for p in cli.warehouse.path(target).parent.iterdir()) == [
+        "orders",
+        "orders_archive__stg_0123456789ab",
+    ]
+
+
+def test_column_names_keep_their_unicode_letters(cli, source_sql):
+    source_sql('CREATE TABLE people (person_id int PRIMARY KEY, "prénom" text, "Straße" text, "Order ID" int)')
+    source_sql("INSERT INTO people VALUES (1, 'Zoé', 'Hauptstraße 1', 7)")
+    key = cli.add("people", "full")
+
+    cli.run(key)
+
+    assert cli.warehouse.read(cli.target(key)).columns == ["person_id", "prénom", "Straße", "Order_ID"]
+    assert cli.rows(key) == [(1, "Zoé", "Hauptstraße 1", 7)]
