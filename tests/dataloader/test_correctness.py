@@ -1,6 +1,6 @@
 """Silent row loss and wrong values (issue #19): each case through ``dataloader run``, exact target rows."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -190,3 +190,33 @@ def test_column_names_keep_their_unicode_letters(cli, source_sql):
 
     assert cli.warehouse.read(cli.target(key)).columns == ["person_id", "prénom", "Straße", "Order_ID"]
     assert cli.rows(key) == [(1, "Zoé", "Hauptstraße 1", 7)]
+
+
+def test_rolling_on_a_timestamptz_column_reads_the_whole_utc_window_whatever_the_source_time_zone(cli, source_sql):
+    start = datetime.combine(datetime.now(UTC).date() - timedelta(days=2), datetime.min.time(), UTC)
+    at = {n: start + timedelta(hours=h) for n, h in ((1, -1), (2, 1), (3, 3), (4, 10), (6, 2))}
+    source_sql("CREATE TABLE sessions (session_id int PRIMARY KEY, started_at timestamptz)")
+    for n in (1, 2, 3, 4):
+        source_sql("INSERT INTO sessions VALUES (%s, %s)", (n, at[n]))
+    key = cli.add(
+        "sessions",
+        "rolling",
+        primary_key_columns=["session_id"],
+        rolling_column="started_at",
+        rolling_days=2,
+        rolling_delete_missing=True,
+    )
+    in_utc = cli.run(key)
+    # the source's session time zone is New York now: its midnight is 05:00 UTC
+    source_sql(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', current_database(), "
+        "'America/New_York'); END $$"
+    )
+    source_sql("INSERT INTO sessions VALUES (6, %s)", (at[6],))
+
+    in_new_york = cli.run(key)
+
+    assert in_utc["inserted"] == 3
+    assert (in_new_york["inserted"], in_new_york["deleted"]) == (1, 0)
+    expected = [(n, at[n].replace(tzinfo=None)) for n in (2, 3, 4, 6)]  # read back as UTC wall time
+    assert cli.rows(key) == expected

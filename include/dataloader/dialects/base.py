@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlglot import exp
@@ -85,7 +85,11 @@ class SourceDialect:
         if cursor_type == "date":
             return self.date_literal(value if isinstance(value, date) else date.fromisoformat(str(value)[:10]))
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return self.timestamp_literal(moment, with_time_zone=with_time_zone and moment.tzinfo is not None)
+        if with_time_zone and moment.tzinfo is None:
+            # the loader's clock is UTC: a literal without its offset would be read in the source
+            # session's time zone, while the target side compares in UTC
+            moment = moment.replace(tzinfo=UTC)
+        return self.timestamp_literal(moment, with_time_zone=with_time_zone)
 
     def date_literal(self, value: date) -> exp.Expression:
         return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))

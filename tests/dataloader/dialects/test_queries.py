@@ -88,6 +88,16 @@ CASES = {
             "clickhouse": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "order_id" >= 900001',
         },
     ),
+    "window_without_offset_on_a_time_zone_column": (  # the loader's clock is UTC: the literal says so
+        lambda q: q.window(MODIFIED_TZ, "2024-01-13 00:00:00"),
+        {
+            "sqlserver": "SELECT [order_id], [Modified Date] FROM [sales].[order lines] WHERE [changed_at] >= CAST('2024-01-13T00:00:00.000000+00:00' AS DATETIMEOFFSET(7))",
+            "oracle": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= TO_TIMESTAMP_TZ(\'2024-01-13 00:00:00.000000+00:00\', \'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM\')',
+            "postgresql": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= CAST(\'2024-01-13 00:00:00.000000+00:00\' AS TIMESTAMPTZ)',
+            "snowflake": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= CAST(\'2024-01-13 00:00:00.000000+00:00\' AS TIMESTAMPTZ(9))',
+            "clickhouse": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= toDateTime64(\'2024-01-13 00:00:00.000000\', 6, \'UTC\')',
+        },
+    ),
     "change_count": (
         lambda q: q.change_count(MODIFIED, WATERMARK),
         {
