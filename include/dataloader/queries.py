@@ -27,10 +27,19 @@ class Cursor:
 class SourceQueries:
     """Queries against one source table, rendered in its dialect with every identifier quoted."""
 
-    def __init__(self, dialect: SourceDialect, schema: str | None, table: str, columns: list[str] | None = None):
+    def __init__(
+        self,
+        dialect: SourceDialect,
+        schema: str | None,
+        table: str,
+        columns: list[str] | None = None,
+        text_columns: frozenset[str] = frozenset(),
+    ):
+        """:param text_columns: columns read as their text form (their type is TEXT in the dialect's map)."""
         self.dialect = dialect
         self.table = exp.table_(table, db=schema, quoted=True)
         self.columns = columns
+        self.text_columns = text_columns
 
     def _col(self, name: str) -> exp.Column:
         return exp.column(name, quoted=True)
@@ -41,8 +50,13 @@ class SourceQueries:
     def _render(self, query: exp.Query) -> str:
         return query.sql(dialect=self.dialect.sqlglot)
 
+    def _project(self, name: str) -> exp.Expression:
+        if name in self.text_columns:
+            return exp.alias_(self.dialect.as_text(self._col(name)), name, quoted=True)
+        return self._col(name)
+
     def _select(self, where: exp.Expression | None = None) -> str:
-        projection = [self._col(c) for c in self.columns] if self.columns else [exp.Star()]
+        projection = [self._project(c) for c in self.columns] if self.columns else [exp.Star()]
         query = exp.select(*projection).from_(self.table)
         return self._render(query.where(where) if where is not None else query)
 

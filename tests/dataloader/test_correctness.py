@@ -220,3 +220,21 @@ def test_rolling_on_a_timestamptz_column_reads_the_whole_utc_window_whatever_the
     assert (in_new_york["inserted"], in_new_york["deleted"]) == (1, 0)
     expected = [(n, at[n].replace(tzinfo=None)) for n in (2, 3, 4, 6)]  # read back as UTC wall time
     assert cli.rows(key) == expected
+
+
+def test_uuid_keys_load_as_their_text_and_merge(cli, source_sql):
+    ascii_bytes, not_utf8 = "41424344-4546-4748-494a-4b4c4d4e4f50", "ffffffff-0000-4000-8000-c3c3c3c3c3c3"
+    source_sql("CREATE TABLE devices (device_id uuid PRIMARY KEY, seen_at timestamp)")
+    source_sql("INSERT INTO devices VALUES (%s, '2024-01-01 10:00'), (%s, '2024-01-02 10:00')", (ascii_bytes, not_utf8))
+    key = cli.add(
+        "devices",
+        "incremental",
+        incremental_column="seen_at",
+        incremental_type="timestamp",
+        primary_key_columns=["device_id"],
+    )
+    cli.run(key)
+    source_sql("UPDATE devices SET seen_at = '2024-01-03 10:00' WHERE device_id = %s", (ascii_bytes,))
+
+    assert cli.run(key)["updated"] == 1
+    assert cli.rows(key) == [(ascii_bytes, datetime(2024, 1, 3, 10)), (not_utf8, datetime(2024, 1, 2, 10))]
