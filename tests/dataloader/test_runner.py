@@ -66,7 +66,7 @@ def test_the_next_run_starts_from_the_stored_watermark(repo, engine, configured,
 
     summary = runner.run(repo, configured, "run-2", engine)
 
-    assert (summary["rows_read"], summary["inserted"], summary["updated"]) == (2, 1, 0)  # order 2 re-read, unchanged
+    assert (summary["rows_read"], summary["inserted"], summary["updated"]) == (2, 1, 1)
     assert repo.get(configured)["incremental_value"] == "2024-01-03 09:00:00"
 
 

@@ -220,10 +220,11 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
     """Merge ``df`` into the target by primary key, creating the target on the first load.
 
     The rows are staged in a Delta table first (``<table>__stg_<id>``, dropped afterwards), so the
-    source is read once and the counts describe exactly what was merged: ``updated`` counts the rows
-    whose values changed. Nothing changed (rows re-read at the watermark): no MERGE, no new Delta
-    version. ``delete_missing_where`` deletes target rows matching it whose key is not in ``df``
-    (WHEN NOT MATCHED BY SOURCE).
+    source is read once and the counts describe exactly what was merged (``updated``: staged rows whose
+    key the target has, changed or not). Only changed rows are rewritten, and when no staged row differs
+    from the target (rows re-read at the watermark) there is no MERGE and no new Delta version.
+    ``delete_missing_where`` deletes target rows matching it whose key is not in ``df`` (WHEN NOT
+    MATCHED BY SOURCE).
     """
     if not ctx.warehouse.exists(ctx.target):
         ctx.warehouse.write(df, ctx.target, mode="overwrite")
@@ -265,7 +266,7 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
     return MergeCounts(
         rows=counts["total"],
         inserted=inserted,
-        updated=counts["changed"],
+        updated=counts["matched"],
         deleted=deleted,
         added_columns=added,
     )
