@@ -15,9 +15,9 @@ from include.dataloader.strategies.base import (
     committed_watermark,
     evolve_schema,
     lookback_start,
-    not_in_target,
     stage,
 )
+from include.dataloader.strategies.matching import not_in_target
 
 
 def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
@@ -43,7 +43,7 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
     try:
         # against the whole target: a key can come back with a newer cursor, far below the watermark
         keys = ctx.keys or [f.name for f in ctx.warehouse.read(staging).schema.fields]
-        new_rows = not_in_target(ctx, staging, keys, prefer=ctx.source.target_name(cursor.column))
+        new_rows = not_in_target(ctx.warehouse, ctx.target, staging, keys, prefer=ctx.source.target_name(cursor.column))
         read = ctx.warehouse.read(staging).count()
         appended = new_rows.count()
         if appended:

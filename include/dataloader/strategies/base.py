@@ -16,6 +16,7 @@ from sqlglot import exp
 from include.control.model import ControlRow
 from include.dataloader.queries import Cursor
 from include.dataloader.source import SourceTable
+from include.dataloader.strategies.matching import target_slice
 from include.dataloader.target import TableName, Warehouse, null_safe, spark_ident
 
 log = logging.getLogger(__name__)
@@ -171,51 +172,6 @@ def stage(ctx: LoadContext, df: DataFrame) -> TableName:
     return staging
 
 
-# types whose MIN and MAX survive a round trip through their text form (a Spark SQL literal)
-RANGE_TYPES = ("tinyint", "smallint", "int", "bigint", "date", "timestamp", "timestamp_ntz", "string")
-
-
-def not_in_target(ctx: LoadContext, staging: TableName, columns: list[str], *, prefer: str | None = None) -> DataFrame:
-    """The staged rows that no target row equals on ``columns`` (NULL-safe), against the whole target."""
-    stg = ctx.warehouse.ref(staging)
-    on = " AND ".join(f"s.{spark_ident(c)} <=> t.{spark_ident(c)}" for c in columns)
-    return ctx.spark.sql(
-        f"SELECT s.* FROM {stg} s LEFT ANTI JOIN {target_slice(ctx, staging, columns, prefer=prefer)} t ON {on}"
-    )
-
-
-def target_slice(ctx: LoadContext, staging: TableName, columns: list[str], *, prefer: str | None = None) -> str:
-    """The part of the target that rows of ``staging`` can equal on ``columns``, as a subquery.
-
-    Only ``columns`` are read, and only in the staged range of one of them (``prefer`` first, e.g. the
-    cursor; then a key), so Delta's file statistics skip the files outside it and a large target is not
-    read whole.
-    """
-    types = {f.name: f.dataType.simpleString() for f in ctx.warehouse.read(ctx.target).schema.fields}
-    ordered = ([prefer] if prefer in columns else []) + columns
-    ranged = next((c for c in ordered if types.get(c) in RANGE_TYPES or types.get(c, "").startswith("decimal")), None)
-    where = f" WHERE {staged_range(ctx, staging, ranged, types[ranged])}" if ranged is not None else ""
-    projection = ", ".join(spark_ident(c) for c in columns)
-    return f"(SELECT {projection}, true AS __hit FROM {ctx.warehouse.ref(ctx.target)}{where})"
-
-
-def staged_range(ctx: LoadContext, staging: TableName, column: str, kind: str) -> str:
-    """A predicate on the target: ``column`` inside the staged rows' MIN..MAX, or NULL if they have NULLs."""
-    col = spark_ident(column)
-    bounds = ctx.spark.sql(
-        f"SELECT CAST(min({col}) AS STRING) AS lo, CAST(max({col}) AS STRING) AS hi, "
-        f"count(*) - count({col}) AS nulls FROM {ctx.warehouse.ref(staging)}"
-    ).collect()[0]
-    parts = []
-    if bounds["lo"] is not None:
-        spark_type = exp.DataType.build(kind, dialect="spark")
-        lo, hi = (exp.cast(exp.Literal.string(bounds[b]), spark_type) for b in ("lo", "hi"))
-        parts.append(exp.Between(this=exp.column(column, quoted=True), low=lo, high=hi).sql(dialect="spark"))
-    if bounds["nulls"] or not parts:
-        parts.append(f"{col} IS NULL")
-    return " OR ".join(parts)
-
-
 def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None = None) -> MergeCounts:
     """Merge ``df`` into the target by primary key, creating the target on the first load.
 
@@ -239,10 +195,11 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
         columns = [spark_ident(n) for n in names]
         on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in ctx.keys)
         same = " AND ".join(f"s.{c} <=> t.{c}" for c in columns)
+        existing = target_slice(ctx.warehouse, ctx.target, staging, names, prefer=ctx.keys[0])
         counts = ctx.spark.sql(
             f"SELECT count(*) AS total, count(t.__hit) AS matched, "
             f"count(CASE WHEN t.__hit AND NOT ({same}) THEN 1 END) AS changed "
-            f"FROM {stg} s LEFT JOIN {target_slice(ctx, staging, names, prefer=ctx.keys[0])} t ON {on}"
+            f"FROM {stg} s LEFT JOIN {existing} t ON {on}"
         ).collect()[0]
         deleted = 0
         if delete_missing_where:
