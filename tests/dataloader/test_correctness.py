@@ -238,3 +238,24 @@ def test_uuid_keys_load_as_their_text_and_merge(cli, source_sql):
 
     assert cli.run(key)["updated"] == 2  # both re-read: one changed, one at the watermark
     assert cli.rows(key) == [(ascii_bytes, datetime(2024, 1, 3, 10)), (not_utf8, datetime(2024, 1, 2, 10))]
+
+
+def test_a_rolling_run_that_reads_only_unchanged_rows_writes_no_delta_version(cli, source_sql):
+    today = datetime.now(UTC).date()
+    source_sql("CREATE TABLE visits (visit_day date, site text, visits int, PRIMARY KEY (visit_day, site))")
+    source_sql("INSERT INTO visits VALUES (%s, 'eu', 1), (%s, 'us', 2)", (today, today - timedelta(days=1)))
+    key = cli.add(
+        "visits",
+        "rolling",
+        primary_key_columns=["visit_day", "site"],
+        rolling_column="visit_day",
+        rolling_days=3,
+        rolling_delete_missing=True,
+    )
+    cli.run(key)
+    version = cli.version(key)
+
+    again = cli.run(key)
+
+    assert (again["inserted"], again["deleted"], cli.version(key)) == (0, 0, version)
+    assert cli.rows(key) == [(today - timedelta(days=1), "us", 2), (today, "eu", 1)]

@@ -57,6 +57,7 @@ class PostgresDialect(SourceDialect):
         "xml": TEXT,
         "jsonpath": TEXT,
         "tsvector": TEXT,
+        "gtsvector": TEXT,
         "tsquery": TEXT,
         "pg_lsn": TEXT,
         "pg_snapshot": TEXT,
