@@ -176,3 +176,10 @@ def test_identifiers_are_quoted_not_injected():
 def test_a_watermark_that_is_not_a_number_is_refused_not_rendered():
     with pytest.raises(ValueError):
         queries("postgresql").since(ORDER_ID, "1; DROP TABLE orders")
+
+
+def test_a_column_read_as_text_is_cast_in_the_query_under_its_own_name():
+    q = SourceQueries(
+        dialect_for("postgresql"), "public", "devices", ["device_id", "seen at"], frozenset({"device_id"})
+    )
+    assert q.full() == 'SELECT CAST("device_id" AS TEXT) AS "device_id", "seen at" FROM "public"."devices"'
