@@ -259,3 +259,35 @@ def test_a_rolling_run_that_reads_only_unchanged_rows_writes_no_delta_version(cl
 
     assert (again["inserted"], again["deleted"], cli.version(key)) == (0, 0, version)
     assert cli.rows(key) == [(today - timedelta(days=1), "us", 2), (today, "eu", 1)]
+
+
+def test_a_backfill_on_a_timestamptz_cursor_cuts_the_same_chunks_at_the_source_and_the_target(cli, source_sql):
+    source_sql(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', current_database(), "
+        "'America/New_York'); END $$"
+    )
+    source_sql("CREATE TABLE logins (login_id int PRIMARY KEY, at timestamptz)")
+    moments = ["2024-01-01 00:00+00", "2024-01-01 23:30+00", "2024-01-02 02:00+00", "2024-01-03 01:00+00"]
+    for n, moment in enumerate(moments, 1):
+        source_sql("INSERT INTO logins VALUES (%s, %s)", (n, moment))
+    key = cli.add(
+        "logins",
+        "chunked_backfill",
+        incremental_column="at",
+        incremental_type="timestamp",
+        primary_key_columns=["login_id"],
+        chunk_interval_days=1,
+    )
+
+    summary = cli.run(key)
+
+    assert (summary["message"], summary["watermark"]) == (
+        "backfill complete: 3 chunks, 4 rows",
+        "2024-01-03 01:00:00+00:00",
+    )
+    assert cli.rows(key) == [
+        (1, datetime(2024, 1, 1)),
+        (2, datetime(2024, 1, 1, 23, 30)),
+        (3, datetime(2024, 1, 2, 2)),
+        (4, datetime(2024, 1, 3, 1)),
+    ]
