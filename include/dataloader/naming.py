@@ -12,8 +12,10 @@ class ColumnNameCollision(ValueError):
 
 def delta_column_name(name: str) -> str:
     """Spaces and characters Delta rejects (`` ,;{}()\\n\\t=``, and any other punctuation) become
-    underscores; a leading digit gets an underscore in front."""
-    cleaned = re.sub(r"[^0-9A-Za-z_]+", "_", name.strip()).strip("_") or "_"
+    underscores; a leading digit gets an underscore in front. Letters and digits of every script are
+    kept (``prénom``, ``Straße``): Delta accepts them, and mapping them to ``_`` made distinct names
+    collide."""
+    cleaned = re.sub(r"[^\w]+", "_", name.strip()).strip("_") or "_"
     return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
 
 

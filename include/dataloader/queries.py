@@ -27,10 +27,19 @@ class Cursor:
 class SourceQueries:
     """Queries against one source table, rendered in its dialect with every identifier quoted."""
 
-    def __init__(self, dialect: SourceDialect, schema: str | None, table: str, columns: list[str] | None = None):
+    def __init__(
+        self,
+        dialect: SourceDialect,
+        schema: str | None,
+        table: str,
+        columns: list[str] | None = None,
+        text_columns: frozenset[str] = frozenset(),
+    ):
+        """:param text_columns: columns read as their text form (their type is TEXT in the dialect's map)."""
         self.dialect = dialect
         self.table = exp.table_(table, db=schema, quoted=True)
         self.columns = columns
+        self.text_columns = text_columns
 
     def _col(self, name: str) -> exp.Column:
         return exp.column(name, quoted=True)
@@ -41,8 +50,13 @@ class SourceQueries:
     def _render(self, query: exp.Query) -> str:
         return query.sql(dialect=self.dialect.sqlglot)
 
+    def _project(self, name: str) -> exp.Expression:
+        if name in self.text_columns:
+            return exp.alias_(self.dialect.as_text(self._col(name)), name, quoted=True)
+        return self._col(name)
+
     def _select(self, where: exp.Expression | None = None) -> str:
-        projection = [self._col(c) for c in self.columns] if self.columns else [exp.Star()]
+        projection = [self._project(c) for c in self.columns] if self.columns else [exp.Star()]
         query = exp.select(*projection).from_(self.table)
         return self._render(query.where(where) if where is not None else query)
 
@@ -84,12 +98,25 @@ class SourceQueries:
             conditions = [exp.or_(exp.paren(exp.and_(*conditions)), col.is_(exp.null()))] if conditions else []
         return exp.and_(*conditions) if conditions else None
 
-    def change_count(self, cursor: Cursor, watermark: Any | None) -> str:
-        """How many rows changed strictly after the watermark (check_and_load's test)."""
-        query = exp.select(exp.Count(this=exp.Star()).as_("changes")).from_(self.table)
-        if watermark is not None:
-            query = query.where(self._col(cursor.column) > self._lit(cursor, watermark))
-        return self._render(query)
+    def change_count(self, cursor: Cursor, watermark: Any | None, *, at_watermark: bool = False) -> str:
+        """How many rows changed strictly after the watermark (``changes``: the change sensor's test).
+
+        ``at_watermark`` adds how many rows sit exactly at it (``at_watermark``), in the same scan:
+        check_and_load compares that with the target's, to find rows committed later at the watermark.
+        """
+        col = self._col(cursor.column)
+        changes = exp.Count(this=exp.Star())
+        query = exp.select(changes.as_("changes")).from_(self.table)
+        if watermark is None:
+            return self._render(query)
+        literal = self._lit(cursor, watermark)
+        if not at_watermark:
+            return self._render(query.where(col > literal))
+        changes = exp.Count(this=exp.Case().when(col > literal.copy(), exp.Literal.number(1)))
+        exact = exp.Count(this=exp.Case().when(col.copy().eq(literal.copy()), exp.Literal.number(1)))
+        return self._render(
+            exp.select(changes.as_("changes"), exact.as_("at_watermark")).from_(self.table).where(col >= literal)
+        )
 
     def bounds(self, cursor: Cursor) -> str:
         """The cursor's MIN and MAX (chunk planning)."""

@@ -110,10 +110,16 @@ class ArrowSourceReader:
 
 
 def _plain_arrow(table: pa.Table) -> pa.Table:
-    """Extension types (ADBC's PostgreSQL numeric arrives as an opaque string) become their storage type."""
+    """Extension types (ADBC's PostgreSQL numeric arrives as an opaque string) become their storage type;
+    a uuid becomes its canonical text (its storage is 16 raw bytes, which are not text)."""
     columns = []
     for column in table.columns:
-        if isinstance(column.type, pa.BaseExtensionType):
+        if isinstance(column.type, pa.UuidType):
+            column = pa.chunked_array(
+                [pa.array([None if u is None else str(u) for u in c.to_pylist()], pa.string()) for c in column.chunks],
+                type=pa.string(),
+            )
+        elif isinstance(column.type, pa.BaseExtensionType):
             column = pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type)
         columns.append(column)
     return pa.table(columns, names=table.column_names)

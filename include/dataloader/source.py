@@ -60,7 +60,11 @@ class SourceTable:
     @cached_property
     def queries(self) -> SourceQueries:
         return SourceQueries(
-            self.dialect, self.row.source_schema, self.row.source_table_name, [c.name for c in self.columns]
+            self.dialect,
+            self.row.source_schema,
+            self.row.source_table_name,
+            [c.name for c in self.columns],
+            frozenset(c.name for c in self.columns if self.dialect.reads_as_text(c)),
         )
 
     def target_name(self, source_column: str) -> str:

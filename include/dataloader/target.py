@@ -6,6 +6,8 @@ columns differ. Locally ``catalog.schema.table`` maps to ``<root>/catalog/schema
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import uuid
 from abc import ABC, abstractmethod
@@ -15,10 +17,20 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
+log = logging.getLogger(__name__)
+
 
 def spark_ident(name: str) -> str:
     """An identifier quoted for Spark SQL."""
     return exp.to_identifier(name, quoted=True).sql(dialect="spark")
+
+
+def null_safe(predicate: str) -> str:
+    """``predicate`` made FALSE where it is NULL. A ``replaceWhere`` overwrite on the local engine removes
+    the rows of a rewritten file for which the predicate is NULL (a NULL cursor), not only those for which
+    it is TRUE: every predicate that picks target rows to remove goes through this. (Sail refuses
+    ``coalesce`` there; ``IS TRUE`` works on both engines.)"""
+    return f"({predicate}) IS TRUE"
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,11 @@ class TableName:
 
     def staging(self) -> TableName:
         return TableName(self.catalog, self.schema, f"{self.table}__stg_{uuid.uuid4().hex[:12]}")
+
+    def is_staging(self, table: str, *, ignore_case: bool = False) -> bool:
+        """Whether ``table`` (in the same schema) is one of this table's staging tables."""
+        pattern = re.escape(self.table) + r"__stg_[0-9a-f]{12}"
+        return re.fullmatch(pattern, table, re.IGNORECASE if ignore_case else 0) is not None
 
 
 class Warehouse(ABC):
@@ -56,6 +73,19 @@ class Warehouse(ABC):
 
     @abstractmethod
     def drop(self, name: TableName) -> None: ...
+
+    @abstractmethod
+    def staging_tables(self, name: TableName) -> list[TableName]:
+        """The staging tables of ``name`` that exist (``<table>__stg_<id>``)."""
+
+    def drop_staging_leftovers(self, name: TableName) -> list[TableName]:
+        """Drop the staging tables a killed run of ``name`` left behind. Safe: runs that write one table
+        wait for each other, so no other run of this table is using one."""
+        leftovers = self.staging_tables(name)
+        for table in leftovers:
+            log.info("dropping %s, left behind by an earlier run of %s", table, name)
+            self.drop(table)
+        return leftovers
 
     def read(self, name: TableName) -> DataFrame:
         return self.spark.sql(f"SELECT * FROM {self.ref(name)}")
@@ -83,7 +113,7 @@ class LocalWarehouse(Warehouse):
     def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
         writer = df.write.format("delta").mode(mode)
         if replace_where is not None:
-            writer = writer.option("replaceWhere", replace_where)
+            writer = writer.option("replaceWhere", null_safe(replace_where))
         writer.save(str(self.path(name)))
 
     def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
@@ -95,6 +125,16 @@ class LocalWarehouse(Warehouse):
 
     def drop(self, name: TableName) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
+
+    def staging_tables(self, name: TableName) -> list[TableName]:
+        folder = self.path(name).parent
+        if not folder.is_dir():
+            return []
+        return [
+            TableName(name.catalog, name.schema, p.name)
+            for p in sorted(folder.iterdir())
+            if p.is_dir() and name.is_staging(p.name)
+        ]
 
 
 class UnityCatalog(Warehouse):
@@ -111,7 +151,7 @@ class UnityCatalog(Warehouse):
     def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
         writer = df.write.format("delta").mode(mode)
         if replace_where is not None:
-            writer = writer.option("replaceWhere", replace_where)
+            writer = writer.option("replaceWhere", null_safe(replace_where))
         writer.saveAsTable(self.ref(name))
 
     def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
@@ -120,6 +160,16 @@ class UnityCatalog(Warehouse):
 
     def drop(self, name: TableName) -> None:
         self.spark.sql(f"DROP TABLE IF EXISTS {self.ref(name)}")
+
+    def staging_tables(self, name: TableName) -> list[TableName]:
+        schema = ".".join(spark_ident(part) for part in (name.catalog, name.schema))
+        tables = self.spark.sql(f"SHOW TABLES IN {schema}").collect()
+        # Unity Catalog keeps names in lower case
+        return [
+            TableName(name.catalog, name.schema, t["tableName"])
+            for t in tables
+            if name.is_staging(t["tableName"], ignore_case=True)
+        ]
 
 
 def _delta_rs_type(spark_type: str) -> str:

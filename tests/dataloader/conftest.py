@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from include.dataloader.readers import ArrowSourceReader, postgres_fetch
 from include.dataloader.source import SourceTable
 from include.dataloader.strategies import STRATEGIES
 from include.dataloader.strategies.base import LoadContext, LoadSummary
-from include.dataloader.target import LocalWarehouse
+from include.dataloader.target import LocalWarehouse, TableName
 
 FIXED_NOW = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
 
@@ -76,3 +77,46 @@ def loads(spark, warehouse, source_url) -> Loads:
 
 def _nulls_first(values: tuple) -> tuple:
     return tuple((v is not None, v) for v in values)
+
+
+class CliLoads:
+    """Loads driven exactly as a user drives them: ``dataloader run KEY``, lifecycle recorded."""
+
+    def __init__(self, repo, spark, warehouse_root, capsys):
+        self.repo = repo
+        self.warehouse = LocalWarehouse(spark, warehouse_root)
+        self.capsys = capsys
+
+    def add(self, table: str, strategy: str, **fields: Any) -> str:
+        return self.repo.add(control_row(table, strategy, **fields))["control_key"]
+
+    def run(self, key: str) -> dict[str, Any]:
+        from include.dataloader.cli import main
+
+        self.capsys.readouterr()
+        status = main(["run", key])
+        out, err = self.capsys.readouterr()
+        assert status == 0, err
+        return json.loads(out)
+
+    def target(self, key: str) -> TableName:
+        row = self.repo.get(key)
+        return TableName(row["destination_catalog"], row["destination_schema"], row["destination_table_name"])
+
+    def rows(self, key: str, *columns: str) -> list[tuple]:
+        df = self.warehouse.read(self.target(key))
+        return sorted((tuple(r) for r in df.select(*(columns or df.columns)).collect()), key=_nulls_first)
+
+    def version(self, key: str) -> int:
+        log = self.warehouse.path(self.target(key)) / "_delta_log"
+        return max(int(p.stem) for p in log.glob("*.json"))
+
+
+@pytest.fixture
+def cli(repo, spark, control_url, source_url, tmp_path, monkeypatch, capsys) -> CliLoads:
+    """``dataloader run`` against the test's control database, a PostgreSQL source and a local warehouse."""
+    monkeypatch.setenv("TEST_SOURCE_URL", source_url)
+    monkeypatch.setenv("DATALOADER_CONTROL_DB_URL", control_url)
+    monkeypatch.setenv("DATALOADER_WAREHOUSE", str(tmp_path / "warehouse"))
+    repo.upsert_dbconfig("test_source", "postgresql", {"url": "TEST_SOURCE_URL"}, "env")
+    return CliLoads(repo, spark, tmp_path / "warehouse", capsys)

@@ -83,6 +83,10 @@ def test_describe_redacts_known_secrets_too():
         ("1st_value", "_1st_value"),
         ("a;b=c", "a_b_c"),
         ("ok", "ok"),
+        ("prénom", "prénom"),  # letters of every script are valid in Delta
+        ("Straße", "Straße"),
+        ("café au lait", "café_au_lait"),
+        ("名前", "名前"),
     ],
 )
 def test_delta_column_names(source, delta):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlglot import exp
@@ -41,7 +41,18 @@ class ConnectionParams:
         return f"ConnectionParams(host={self.host!r}, port={self.port!r}, database={self.database!r}, password=***)"
 
 
-TypeRule = str | Callable[[ColumnInfo], str]
+@dataclass(frozen=True)
+class AsText:
+    """A type read through the source's own text form (the query casts it to the dialect's text type):
+    for types no driver hands over as a value Delta can hold (intervals, network addresses, geometry,
+    arrays, enums, ...). The target column is a string equal to what the source prints, or ``spark``
+    when that text casts to it exactly."""
+
+    spark: str = "string"
+
+
+TEXT = AsText()
+TypeRule = str | Callable[[ColumnInfo], str] | AsText
 
 
 def decimal_or_integer(col: ColumnInfo) -> str:
@@ -71,8 +82,9 @@ class SourceDialect:
     sqlglot: ClassVar[str]  # sqlglot's dialect name
     jdbc_driver: ClassVar[str | None] = None
     default_port: ClassVar[int | None] = None
-    # declared type (lower case, without length/precision) -> Spark SQL type
+    # declared type (lower case, without length/precision) -> Spark SQL type, or TEXT (read as text)
     TYPES: ClassVar[Mapping[str, TypeRule]] = {}
+    TEXT_TYPE: ClassVar[str | None] = None  # what a TEXT column is cast to in the query
     # format of timestamp watermarks: always ISO, microseconds, as Spark stores them
     TIMESTAMP_FORMAT: ClassVar[str] = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -85,7 +97,11 @@ class SourceDialect:
         if cursor_type == "date":
             return self.date_literal(value if isinstance(value, date) else date.fromisoformat(str(value)[:10]))
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-        return self.timestamp_literal(moment, with_time_zone=with_time_zone and moment.tzinfo is not None)
+        if with_time_zone and moment.tzinfo is None:
+            # the loader's clock is UTC: a literal without its offset would be read in the source
+            # session's time zone, while the target side compares in UTC
+            moment = moment.replace(tzinfo=UTC)
+        return self.timestamp_literal(moment, with_time_zone=with_time_zone)
 
     def date_literal(self, value: date) -> exp.Expression:
         return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
@@ -104,14 +120,27 @@ class SourceDialect:
     def base_type(self, source_type: str) -> str:
         return re.sub(r"\(.*\)", "", source_type).strip().lower()
 
-    def spark_type(self, col: ColumnInfo) -> str:
+    def _rule(self, col: ColumnInfo) -> TypeRule:
         rule = self.TYPES.get(self.base_type(col.source_type))
         if rule is None:
             raise UnsupportedSourceType(
                 f"column {col.name!r}: {self.name} type {col.source_type!r} has no Spark mapping; "
                 "exclude the column or add the type to the dialect's TYPES map"
             )
+        return rule
+
+    def spark_type(self, col: ColumnInfo) -> str:
+        rule = self._rule(col)
+        if isinstance(rule, AsText):
+            return rule.spark
         return rule(col) if callable(rule) else rule
+
+    def reads_as_text(self, col: ColumnInfo) -> bool:
+        return isinstance(self._rule(col), AsText)
+
+    def as_text(self, column: exp.Expression) -> exp.Expression:
+        """``column`` cast to the dialect's text type (the source's own text form of the value)."""
+        return exp.cast(column, exp.DataType.build(self.TEXT_TYPE or "TEXT", dialect=self.sqlglot))
 
     # -- catalog and connection ---------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from include.dataloader.dialects.base import ConnectionParams, SourceDialect, exact_decimal
+from include.dataloader.dialects.base import TEXT, AsText, ConnectionParams, SourceDialect, exact_decimal
 
 
 class PostgresDialect(SourceDialect):
@@ -13,6 +13,8 @@ class PostgresDialect(SourceDialect):
     sqlglot = "postgres"
     jdbc_driver = "org.postgresql.Driver"
     default_port = 5432
+    # every type of pg_catalog a column can have (tests/dataloader/dialects/test_postgres_types.py walks
+    # pg_type), by the names information_schema.columns.data_type gives them
     TYPES = {
         "smallint": "smallint",
         "integer": "int",
@@ -21,19 +23,67 @@ class PostgresDialect(SourceDialect):
         "decimal": exact_decimal,
         "real": "float",
         "double precision": "double",
+        "oid": AsText("bigint"),  # unsigned 32 bits: the driver wraps it to a negative int32
         "boolean": "boolean",
         "text": "string",
         "character varying": "string",
         "character": "string",
-        "uuid": "string",
+        "name": "string",
+        "uuid": TEXT,  # drivers hand over 16 raw bytes (Arrow's uuid extension)
         "json": "string",
         "jsonb": "string",
         "date": "date",
         "timestamp without time zone": "timestamp_ntz",
         "timestamp with time zone": "timestamp",
-        "time without time zone": "string",
         "bytea": "binary",
+        # no Delta type holds these faithfully, or drivers hand them over as opaque bytes: their text form
+        '"char"': TEXT,
+        "money": TEXT,  # formatted by the server's lc_monetary
+        "time without time zone": TEXT,
+        "time with time zone": TEXT,
+        "interval": TEXT,
+        "bit": TEXT,
+        "bit varying": TEXT,
+        "inet": TEXT,
+        "cidr": TEXT,
+        "macaddr": TEXT,
+        "macaddr8": TEXT,
+        "point": TEXT,
+        "line": TEXT,
+        "lseg": TEXT,
+        "box": TEXT,
+        "path": TEXT,
+        "polygon": TEXT,
+        "circle": TEXT,
+        "xml": TEXT,
+        "jsonpath": TEXT,
+        "tsvector": TEXT,
+        "gtsvector": TEXT,
+        "tsquery": TEXT,
+        "pg_lsn": TEXT,
+        "pg_snapshot": TEXT,
+        "txid_snapshot": TEXT,
+        "xid": TEXT,
+        "xid8": TEXT,
+        "cid": TEXT,
+        "tid": TEXT,
+        "aclitem": TEXT,
+        "refcursor": TEXT,
+        "regclass": TEXT,
+        "regcollation": TEXT,
+        "regconfig": TEXT,
+        "regdictionary": TEXT,
+        "regnamespace": TEXT,
+        "regoper": TEXT,
+        "regoperator": TEXT,
+        "regproc": TEXT,
+        "regprocedure": TEXT,
+        "regrole": TEXT,
+        "regtype": TEXT,
+        "array": TEXT,  # information_schema's data_type of every array
+        "user-defined": TEXT,  # enums, composites, extension types (citext, hstore, geometry, ...)
     }
+    TEXT_TYPE = "TEXT"
 
     def timestamp_literal(self, value: datetime, *, with_time_zone: bool) -> exp.Expression:
         kind = "TIMESTAMPTZ" if with_time_zone else "TIMESTAMP"

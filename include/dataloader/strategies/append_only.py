@@ -12,13 +12,12 @@ from include.dataloader.strategies.base import (
     Interval,
     LoadContext,
     LoadSummary,
-    align,
     committed_watermark,
     evolve_schema,
     lookback_start,
-    spark_literal,
+    stage,
 )
-from include.dataloader.target import spark_ident
+from include.dataloader.strategies.matching import not_in_target
 
 
 def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
@@ -40,17 +39,11 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
         return ctx.summary(started, rows_read=rows, inserted=rows, watermark=new_watermark)
 
     added = evolve_schema(ctx)
-    staging = ctx.target.staging()
-    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    staging = stage(ctx, df)
     try:
-        keys = ctx.keys or [f.name for f in df.schema.fields]
-        column = spark_ident(ctx.source.target_name(cursor.column))
-        recent = f"WHERE {column} >= {spark_literal(cursor, start)}" if start is not None else ""
-        on = " AND ".join(f"s.{spark_ident(k)} <=> t.{spark_ident(k)}" for k in keys)
-        new_rows = ctx.spark.sql(
-            f"SELECT s.* FROM {ctx.warehouse.ref(staging)} s LEFT ANTI JOIN "
-            f"(SELECT * FROM {ctx.warehouse.ref(ctx.target)} {recent}) t ON {on}"
-        )
+        # against the whole target: a key can come back with a newer cursor, far below the watermark
+        keys = ctx.keys or [f.name for f in ctx.warehouse.read(staging).schema.fields]
+        new_rows = not_in_target(ctx.warehouse, ctx.target, staging, keys, prefer=ctx.source.target_name(cursor.column))
         read = ctx.warehouse.read(staging).count()
         appended = new_rows.count()
         if appended:

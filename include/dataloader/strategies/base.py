@@ -16,7 +16,8 @@ from sqlglot import exp
 from include.control.model import ControlRow
 from include.dataloader.queries import Cursor
 from include.dataloader.source import SourceTable
-from include.dataloader.target import TableName, Warehouse, spark_ident
+from include.dataloader.strategies.matching import target_slice
+from include.dataloader.target import TableName, Warehouse, null_safe, spark_ident
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +163,24 @@ class MergeCounts:
     added_columns: list[str] = field(default_factory=list)
 
 
+def stage(ctx: LoadContext, df: DataFrame) -> TableName:
+    """``df`` written to a new staging table of the target (aligned to the target's columns), after
+    dropping the staging tables a killed run left behind."""
+    ctx.warehouse.drop_staging_leftovers(ctx.target)
+    staging = ctx.target.staging()
+    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    return staging
+
+
 def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None = None) -> MergeCounts:
     """Merge ``df`` into the target by primary key, creating the target on the first load.
 
     The rows are staged in a Delta table first (``<table>__stg_<id>``, dropped afterwards), so the
-    source is read once and the counts describe exactly what was merged. ``delete_missing_where``
-    deletes target rows matching it whose key is not in ``df`` (WHEN NOT MATCHED BY SOURCE).
+    source is read once and the counts describe exactly what was merged (``updated``: staged rows whose
+    key the target has, changed or not). Only changed rows are rewritten, and when no staged row differs
+    from the target (rows re-read at the watermark) there is no MERGE and no new Delta version.
+    ``delete_missing_where`` deletes target rows matching it whose key is not in ``df`` (WHEN NOT
+    MATCHED BY SOURCE).
     """
     if not ctx.warehouse.exists(ctx.target):
         ctx.warehouse.write(df, ctx.target, mode="overwrite")
@@ -175,38 +188,41 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
         return MergeCounts(rows=rows, inserted=rows, updated=0)
 
     added = evolve_schema(ctx)
-    staging = ctx.target.staging()
-    ctx.warehouse.write(align(ctx, df), staging, mode="overwrite")
+    staging = stage(ctx, df)
     try:
         stg, tgt = ctx.warehouse.ref(staging), ctx.warehouse.ref(ctx.target)
+        names = [f.name for f in ctx.warehouse.read(staging).schema.fields]
+        columns = [spark_ident(n) for n in names]
         on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in ctx.keys)
-        key_list = ", ".join(spark_ident(k) for k in ctx.keys)
+        same = " AND ".join(f"s.{c} <=> t.{c}" for c in columns)
+        existing = target_slice(ctx.warehouse, ctx.target, staging, names, prefer=ctx.keys[0])
         counts = ctx.spark.sql(
-            f"""
-            SELECT count(*) AS total, count(t.__hit) AS matched FROM {stg} s
-            LEFT JOIN (SELECT DISTINCT {key_list}, true AS __hit FROM {tgt}) t ON {on}
-            """
+            f"SELECT count(*) AS total, count(t.__hit) AS matched, "
+            f"count(CASE WHEN t.__hit AND NOT ({same}) THEN 1 END) AS changed "
+            f"FROM {stg} s LEFT JOIN {existing} t ON {on}"
         ).collect()[0]
         deleted = 0
         if delete_missing_where:
             deleted = ctx.spark.sql(
-                f"SELECT count(*) AS n FROM {tgt} t WHERE ({delete_missing_where}) "
+                f"SELECT count(*) AS n FROM {tgt} t WHERE {null_safe(delete_missing_where)} "
                 f"AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {on})"
             ).collect()[0]["n"]
-        columns = [spark_ident(f.name) for f in ctx.warehouse.read(staging).schema.fields]
-        merge = (
-            f"MERGE INTO {tgt} AS t USING {stg} AS s ON {on} "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})"
-        )
-        if delete_missing_where:
-            merge += f" WHEN NOT MATCHED BY SOURCE AND ({delete_missing_where}) THEN DELETE"
-        ctx.spark.sql(merge).collect()
+        inserted = counts["total"] - counts["matched"]
+        if inserted or counts["changed"] or deleted:
+            merge = (
+                f"MERGE INTO {tgt} AS t USING {stg} AS s ON {on} "
+                f"WHEN MATCHED AND NOT ({same}) THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
+                f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+                f"VALUES ({', '.join(f's.{c}' for c in columns)})"
+            )
+            if delete_missing_where:
+                merge += f" WHEN NOT MATCHED BY SOURCE AND {null_safe(delete_missing_where)} THEN DELETE"
+            ctx.spark.sql(merge).collect()
     finally:
         ctx.warehouse.drop(staging)
     return MergeCounts(
         rows=counts["total"],
-        inserted=counts["total"] - counts["matched"],
+        inserted=inserted,
         updated=counts["matched"],
         deleted=deleted,
         added_columns=added,
@@ -218,6 +234,7 @@ def delete_where(ctx: LoadContext, predicate: str) -> int:
     if not ctx.warehouse.exists(ctx.target):
         return 0
     tgt = ctx.warehouse.ref(ctx.target)
+    predicate = null_safe(predicate)
     count = ctx.spark.sql(f"SELECT count(*) AS n FROM {tgt} WHERE {predicate}").collect()[0]["n"]
     if count:
         ctx.spark.sql(f"DELETE FROM {tgt} WHERE {predicate}").collect()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from include.dataloader.queries import Cursor
 from include.dataloader.strategies import incremental
-from include.dataloader.strategies.base import Interval, LoadContext, LoadSummary
+from include.dataloader.strategies.base import Interval, LoadContext, LoadSummary, spark_literal
+from include.dataloader.target import spark_ident
 
 
 def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
@@ -22,5 +24,24 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
 
 
 def count_changes(ctx: LoadContext, watermark: str | None) -> int:
+    """Source rows past the watermark, plus those at it that the target does not have yet.
+
+    The load reads ``cursor >= watermark``, so the count must see rows committed later with the
+    watermark's very value. Counting ``>=`` alone never reaches zero (the row that set the watermark is at
+    it): the source's rows at the watermark are compared with the target's instead.
+    """
     cursor = ctx.source.cursor(kind=ctx.row.incremental_type)
-    return int(ctx.source.scalar_row(ctx.source.queries.change_count(cursor, watermark))["changes"])
+    counts = ctx.source.scalar_row(ctx.source.queries.change_count(cursor, watermark, at_watermark=True))
+    if watermark is None:
+        return int(counts["changes"])
+    late = int(counts["at_watermark"]) - target_rows_at(ctx, cursor, watermark)
+    return int(counts["changes"]) + max(late, 0)
+
+
+def target_rows_at(ctx: LoadContext, cursor: Cursor, watermark: str) -> int:
+    if not ctx.warehouse.exists(ctx.target):
+        return 0
+    column = spark_ident(ctx.source.target_name(cursor.column))
+    return ctx.spark.sql(
+        f"SELECT count(*) AS n FROM {ctx.warehouse.ref(ctx.target)} WHERE {column} = {spark_literal(cursor, watermark)}"
+    ).collect()[0]["n"]

@@ -7,8 +7,9 @@ deleted too (rows deleted at the source). The window is computed from the loader
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from include.dataloader.queries import Cursor
 from include.dataloader.strategies.base import (
     Interval,
     LoadContext,
@@ -21,18 +22,21 @@ from include.dataloader.strategies.base import (
 from include.dataloader.target import spark_ident
 
 
-def window_start(ctx: LoadContext, kind: str) -> str:
-    first_day = ctx.now.date() - timedelta(days=ctx.row.rolling_days)
-    return (
-        first_day.isoformat() if kind == "date" else datetime.combine(first_day, datetime.min.time()).isoformat(sep=" ")
-    )
+def window_start(ctx: LoadContext, cursor: Cursor) -> str:
+    """Midnight (UTC) ``rolling_days`` before today (UTC); with its offset when the column has a time zone,
+    so that the source and the target compare the same instant."""
+    first_day = ctx.now.astimezone(UTC).date() - timedelta(days=ctx.row.rolling_days)
+    if cursor.kind == "date":
+        return first_day.isoformat()
+    midnight = datetime.combine(first_day, datetime.min.time(), UTC if cursor.with_time_zone else None)
+    return midnight.isoformat(sep=" ")
 
 
 def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
     """An ``interval`` changes nothing here: the strategy reloads what it always reloads."""
     started = time.monotonic()
     cursor = ctx.source.cursor(ctx.row.rolling_column)
-    start = window_start(ctx, cursor.kind)
+    start = window_start(ctx, cursor)
     df = latest_per_key(ctx.source.read(ctx.source.queries.window(cursor, start)), ctx.keys, None)
 
     column = spark_ident(ctx.source.target_name(cursor.column))

@@ -88,6 +88,16 @@ CASES = {
             "clickhouse": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "order_id" >= 900001',
         },
     ),
+    "window_without_offset_on_a_time_zone_column": (  # the loader's clock is UTC: the literal says so
+        lambda q: q.window(MODIFIED_TZ, "2024-01-13 00:00:00"),
+        {
+            "sqlserver": "SELECT [order_id], [Modified Date] FROM [sales].[order lines] WHERE [changed_at] >= CAST('2024-01-13T00:00:00.000000+00:00' AS DATETIMEOFFSET(7))",
+            "oracle": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= TO_TIMESTAMP_TZ(\'2024-01-13 00:00:00.000000+00:00\', \'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM\')',
+            "postgresql": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= CAST(\'2024-01-13 00:00:00.000000+00:00\' AS TIMESTAMPTZ)',
+            "snowflake": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= CAST(\'2024-01-13 00:00:00.000000+00:00\' AS TIMESTAMPTZ(9))',
+            "clickhouse": 'SELECT "order_id", "Modified Date" FROM "sales"."order lines" WHERE "changed_at" >= toDateTime64(\'2024-01-13 00:00:00.000000\', 6, \'UTC\')',
+        },
+    ),
     "change_count": (
         lambda q: q.change_count(MODIFIED, WATERMARK),
         {
@@ -96,6 +106,16 @@ CASES = {
             "postgresql": 'SELECT COUNT(*) AS changes FROM "sales"."order lines" WHERE "Modified Date" > CAST(\'2024-01-15 10:30:00.123456\' AS TIMESTAMP)',
             "snowflake": 'SELECT COUNT(*) AS changes FROM "sales"."order lines" WHERE "Modified Date" > CAST(\'2024-01-15 10:30:00.123456\' AS TIMESTAMPNTZ(9))',
             "clickhouse": 'SELECT COUNT(*) AS changes FROM "sales"."order lines" WHERE "Modified Date" > toDateTime64(\'2024-01-15 10:30:00.123456\', 6)',
+        },
+    ),
+    "change_count_at_watermark": (  # check_and_load: rows past the watermark, and rows at it, in one scan
+        lambda q: q.change_count(ORDER_ID, "900001", at_watermark=True),
+        {
+            "sqlserver": "SELECT COUNT(CASE WHEN [order_id] > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN [order_id] = 900001 THEN 1 END) AS at_watermark FROM [sales].[order lines] WHERE [order_id] >= 900001",
+            "oracle": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+            "postgresql": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+            "snowflake": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
+            "clickhouse": 'SELECT COUNT(CASE WHEN "order_id" > 900001 THEN 1 END) AS changes, COUNT(CASE WHEN "order_id" = 900001 THEN 1 END) AS at_watermark FROM "sales"."order lines" WHERE "order_id" >= 900001',
         },
     ),
     "bounds": (
@@ -156,3 +176,10 @@ def test_identifiers_are_quoted_not_injected():
 def test_a_watermark_that_is_not_a_number_is_refused_not_rendered():
     with pytest.raises(ValueError):
         queries("postgresql").since(ORDER_ID, "1; DROP TABLE orders")
+
+
+def test_a_column_read_as_text_is_cast_in_the_query_under_its_own_name():
+    q = SourceQueries(
+        dialect_for("postgresql"), "public", "devices", ["device_id", "seen at"], frozenset({"device_id"})
+    )
+    assert q.full() == 'SELECT CAST("device_id" AS TEXT) AS "device_id", "seen at" FROM "public"."devices"'
