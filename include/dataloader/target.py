@@ -162,13 +162,18 @@ class UnityCatalog(Warehouse):
         self.spark.sql(f"DROP TABLE IF EXISTS {self.ref(name)}")
 
     def staging_tables(self, name: TableName) -> list[TableName]:
-        schema = ".".join(spark_ident(part) for part in (name.catalog, name.schema))
-        tables = self.spark.sql(f"SHOW TABLES IN {schema}").collect()
+        # the catalog's information_schema rather than SHOW TABLES: plain SQL, with the schema as a literal
+        query = (
+            exp.select("table_name")
+            .from_(exp.table_("tables", db="information_schema", catalog=name.catalog, quoted=True))
+            .where(exp.column("table_schema").eq(exp.Literal.string(name.schema.lower())))
+        )
+        tables = self.spark.sql(query.sql(dialect="databricks")).collect()
         # Unity Catalog keeps names in lower case
         return [
-            TableName(name.catalog, name.schema, t["tableName"])
+            TableName(name.catalog, name.schema, t["table_name"])
             for t in tables
-            if name.is_staging(t["tableName"], ignore_case=True)
+            if name.is_staging(t["table_name"], ignore_case=True)
         ]
 
 
