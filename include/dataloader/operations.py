@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from include.control.lifecycle import RowLost
 from include.control.repository import ControlRepository
 from include.dataloader import run_owner
 from include.dataloader.monitors import rest
@@ -120,18 +121,17 @@ def run_load(
         how = f"{signal.Signals(signum).name} ({run_owner.Process.current()})"
         repo.fail(key, run_id, f"Stopped by {how}; the load's result was not recorded, the next run loads again")
         raise LoadStopped(f"{key}: run {run_id} stopped by {how}", 128 + signum) from exc
+    except RowLost as exc:  # ended by someone else meanwhile (a cancel, the reconciler): the row says why
+        row = repo.get(key) or {}
+        raise LoadFailed(
+            f"{key}: run {run_id} loaded, but the row was ended meanwhile and its result not recorded: "
+            f"{redact(row.get('last_status_message') or 'no message')}; the next run loads again"
+        ) from exc
     except Exception as exc:
         row = repo.get(key) or {}
         recorded = row.get("current_run_id") == run_id and row.get("last_status") == "Failed"
         error = row["last_status_message"] if recorded else describe(exc)
         raise LoadFailed(f"{key}: run {run_id} failed: {redact(error or describe(exc))}") from exc
-    row = repo.get(key) or {}
-    if (row.get("current_run_id"), row.get("last_status")) != (run_id, "Succeeded"):
-        # ended by someone else meanwhile (a cancel, the reconciler): the row says why
-        raise LoadFailed(
-            f"{key}: run {run_id} loaded, but the row was ended meanwhile and its result not recorded: "
-            f"{redact(row.get('last_status_message') or 'no message')}; the next run loads again"
-        )
     return json.dumps(summary, sort_keys=True)
 
 
