@@ -28,7 +28,7 @@ from typing import Any
 from include.control.model import CONFIG_FIELDS, ControlRow
 from include.dataloader.engine import ENGINES, Engine
 from include.dataloader.strategies import STRATEGIES, chunked_backfill
-from include.dataloader.strategies.base import LoadSummary
+from include.dataloader.strategies.base import LoadContext, LoadSummary
 
 log = logging.getLogger("dataloader.job")
 ACTIONS = ("load", "plan", "prepare", "chunk", "finalize")
@@ -39,8 +39,15 @@ def control_row(data: Mapping[str, Any]) -> ControlRow:
     return ControlRow.from_mapping({k: v for k, v in data.items() if k in CONFIG_FIELDS})
 
 
-def execute(
-    engine: Engine,
+def execute(engine: Engine, row: ControlRow, dbconfig: Mapping[str, Any], **step: Any) -> dict[str, Any]:
+    """Run one step (``action``, ``watermark``, ``interval``, ``chunk``) of a table's load; what the load
+    staged on the way (the local engine's extracted files) is removed when it ends."""
+    with engine.load_context(row, dbconfig) as ctx:
+        return _step(ctx, row, dbconfig, **step)
+
+
+def _step(
+    ctx: LoadContext,
     row: ControlRow,
     dbconfig: Mapping[str, Any],
     *,
@@ -49,7 +56,6 @@ def execute(
     interval: tuple[str, str] | None = None,
     chunk: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    ctx = engine.context(row, dbconfig)
     log.info("%s: %s (%s) from %s into %s", row.control_key, action, row.load_strategy, dbconfig["db_type"], ctx.target)
     if action == "load":
         result: LoadSummary | list = STRATEGIES[row.load_strategy](ctx, watermark, interval)

@@ -15,6 +15,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
+from include.dataloader.staging import ExtractStaging
+
+EXTRACT_FOLDER = "_extract"  # beside the catalogs: extracted rows staged as Parquet during a load
+
 
 def spark_ident(name: str) -> str:
     """An identifier quoted for Spark SQL."""
@@ -95,6 +99,10 @@ class LocalWarehouse(Warehouse):
 
     def drop(self, name: TableName) -> None:
         shutil.rmtree(self.path(name), ignore_errors=True)
+
+    def extract_staging(self) -> ExtractStaging:
+        """A new run's staging folder for extracted rows (made on first use)."""
+        return ExtractStaging(self.root / EXTRACT_FOLDER)
 
 
 class UnityCatalog(Warehouse):
