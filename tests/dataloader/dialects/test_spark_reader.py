@@ -182,7 +182,7 @@ def test_a_read_without_an_integer_key_is_one_query():
 
 def test_an_incremental_read_is_split_with_bounds_of_the_rows_it_reads():
     """Every strategy's read is partitioned, not only full loads: the bounds come from the same filter."""
-    spark = RecordingSpark(ORACLE_COLUMNS + [("UPDATED_AT", "TIMESTAMP(6)", None, None)], (900_001, 1_000_000))
+    spark = RecordingSpark([*ORACLE_COLUMNS, ("UPDATED_AT", "TIMESTAMP(6)", None, None)], (900_001, 1_000_000))
     table = source_table(spark, ["ORDER_ID"])
     since = table.queries.since(table.cursor("UPDATED_AT", "timestamp"), "2024-05-01 00:00:00")
 
