@@ -82,7 +82,7 @@ def require(module: str, package: str, dialect: str, why: str = "") -> ModuleTyp
     except ImportError:
         raise MissingDriver(
             f"{dialect} sources need the Python package {package} on the local engine: "
-            f"pip install {package} (the version pinned in requirements.txt){why}"
+            f"pip install {package}{why or ' (the version pinned in requirements.txt)'}"
         ) from None
 
 
