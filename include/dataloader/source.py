@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from sqlglot import exp
 
 from include.control.model import ControlRow
-from include.dataloader.dialects import ColumnInfo, MissingDriver, SourceDialect
+from include.dataloader.dialects import ColumnInfo, MissingDriver, SourceDialect, UnsupportedSourceType
 from include.dataloader.naming import delta_column_names
 from include.dataloader.queries import Cursor, SourceQueries
 from include.dataloader.readers import Partitioning, SourceReader, UnreadableColumn
@@ -57,7 +57,10 @@ class SourceTable:
     @cached_property
     def spark_types(self) -> dict[str, str]:
         """Delta column name -> Spark SQL type, as the source declares it."""
-        return {self.names[c.name]: self.dialect.spark_type(c) for c in self.columns}
+        try:
+            return {self.names[c.name]: self.dialect.spark_type(c) for c in self.columns}
+        except UnsupportedSourceType as exc:
+            raise UnsupportedSourceType(f"{self.row.control_key} (source table {self.label}): {exc}") from None
 
     @cached_property
     def queries(self) -> SourceQueries:
@@ -121,8 +124,9 @@ class SourceTable:
         """
         # the queries select the declared columns in order: rename by position (asking the DataFrame
         # for its columns would make Spark analyse every row of a local relation)
-        df = self._read(query, self.partitioning(query) if parallel else None).toDF(*self.spark_types)
-        return df.select(*[F.col(f"`{name}`").cast(kind).alias(name) for name, kind in self.spark_types.items()])
+        declared = self.spark_types  # first: an unmapped type stops the load before anything is read
+        df = self._read(query, self.partitioning(query) if parallel else None).toDF(*declared)
+        return df.select(*[F.col(f"`{name}`").cast(kind).alias(name) for name, kind in declared.items()])
 
     def scalar_row(self, query: str) -> dict[str, Any]:
         return self._read(query).collect()[0].asDict()
