@@ -122,10 +122,8 @@ def ours(url: str, table: str, root: Path, watermark: str | None, strategy: str)
     ctx = LoadContext(SourceTable(row, dialect, reader), warehouse)
     start = time.perf_counter()
     try:
-        if strategy == "incremental":
-            summary = incremental.load(ctx, watermark)
-        else:  # "full", and "seed": the incremental's target filled by a full load (not timed)
-            summary = full.load(ctx)
+        # "seed": the incremental's target filled by a full load (not timed)
+        summary = incremental.load(ctx, watermark) if strategy == "incremental" else full.load(ctx)
     finally:
         reader.close()
     seconds = time.perf_counter() - start
