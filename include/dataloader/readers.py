@@ -195,9 +195,7 @@ def _stageable(field: pa.Field, dialect: str) -> pa.DataType:
         kind = kind.value_type
     if kind in _UNSIGNED:  # Spark has no unsigned integers
         return _UNSIGNED[kind]
-    if pa.types.is_timestamp(kind) and kind.unit == "ns":  # Spark keeps microseconds, as JDBC does
-        return pa.timestamp("us", kind.tz)
-    if pa.types.is_timestamp(kind) and kind.unit in ("s", "ms"):
+    if pa.types.is_timestamp(kind) and kind.unit != "us":  # Spark keeps microseconds (ns truncated, as JDBC)
         return pa.timestamp("us", kind.tz)
     if pa.types.is_time(kind):  # declared as string in every dialect's TYPES
         return pa.string()
