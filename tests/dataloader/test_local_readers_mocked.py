@@ -354,3 +354,19 @@ def test_a_declared_type_without_a_mapping_names_the_row_column_and_fix(spark, t
         "oracle.orders (source table SALES.ORDERS): column 'DOC': oracle type 'XMLTYPE' has no Spark mapping; "
         "exclude the column or add the type to the dialect's TYPES map"
     )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "MissingDriver: snowflake.orders (source table RAW.ORDERS): snowflake sources need the Python package "
+        "snowflake-connector-python on the local engine: pip install snowflake-connector-python ...",
+        "UnreadableColumn: oracle.orders (source table SALES.ORDERS): oracle column 'TAGS' arrives as Arrow "
+        "list<item: string>, which the local engine cannot stage; ...",
+    ],
+)
+def test_the_failed_load_monitor_sends_these_to_a_person_not_a_retry(message):
+    from include.dataloader.monitors.analysis import RuleAnalyzer
+
+    decision = RuleAnalyzer().analyze(message)
+    assert (decision.action, decision.confidence) == ("REVIEW", 0.9)
