@@ -201,3 +201,15 @@ def test_driver_types_spark_cannot_read_are_staged_losslessly(spark, tmp_path):
     assert df.schema.simpleString() == "struct<u64:decimal(20,0),u8:smallint,ns:timestamp_ntz,code:string,empty:string>"
     assert tuple(df.collect()[0]) == (Decimal(2**64 - 1), 255, datetime(2024, 1, 1, 1, 2, 3, 123456), "DE", None)
     reader.close()
+
+
+def test_the_local_engine_stages_each_load_under_its_warehouse(tmp_path):
+    from include.dataloader.engine import local_engine
+
+    engine = local_engine(tmp_path / "warehouse")
+    first = engine.reader_for(POSTGRES, ConnectionParams(url="postgresql:///x"))
+    second = engine.reader_for(dialect_for("clickhouse"), ConnectionParams(url="chdb:///x"))
+
+    assert first.staging.root == second.staging.root == tmp_path / "warehouse" / EXTRACT_FOLDER
+    assert first.staging is not second.staging  # a run folder per load
+    assert (first.dialect, second.dialect) == ("postgresql", "clickhouse")
