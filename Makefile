@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 bench-loader: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
-	$(BIN)/python bench/loader_bench.py --repeat 5
+	$(BIN)/python bench/loader_bench.py --sizes 5000000 20000000 --changes 1000000
 
 bench-sentinel: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,19 @@ class Engine:
         params = params or resolve(dbconfig, self.secret_lookup)
         return LoadContext(SourceTable(row, dialect, self.reader_for(dialect, params)), self.warehouse)
 
+    @contextmanager
+    def load_context(
+        self, row: ControlRow, dbconfig: Mapping[str, Any], params: ConnectionParams | None = None
+    ) -> Iterator[LoadContext]:
+        """A load's context; when the load ends (committed or failed) its reader's staged files go."""
+        ctx = self.context(row, dbconfig, params)
+        try:
+            yield ctx
+        finally:
+            close = getattr(ctx.source.reader, "close", None)
+            if close is not None:
+                close()
+
 
 def default_warehouse_root() -> Path:
     return Path(os.environ.get(WAREHOUSE_ENV) or ".local/warehouse").resolve()
@@ -46,10 +60,12 @@ def local_engine(warehouse_root: Path | None = None) -> Engine:
     from include.local import spark as local_spark
 
     spark = local_spark.session()
+    warehouse = LocalWarehouse(spark, warehouse_root or default_warehouse_root())
     return Engine(
         spark=spark,
-        warehouse=LocalWarehouse(spark, warehouse_root or default_warehouse_root()),
-        reader_for=lambda dialect, params: local_reader(spark, dialect, params),
+        warehouse=warehouse,
+        # each load stages its extracted rows in a folder of its own (ExtractStaging), removed afterwards
+        reader_for=lambda dialect, params: local_reader(spark, dialect, params, warehouse.extract_staging()),
     )
 
 

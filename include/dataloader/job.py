@@ -29,7 +29,7 @@ from include.control.model import CONFIG_FIELDS, ControlRow
 from include.dataloader.dialects import ConnectionParams
 from include.dataloader.engine import ENGINES, Engine
 from include.dataloader.strategies import STRATEGIES, chunked_backfill
-from include.dataloader.strategies.base import LoadSummary
+from include.dataloader.strategies.base import LoadContext, LoadSummary
 
 log = logging.getLogger("dataloader.job")
 ACTIONS = ("load", "plan", "prepare", "chunk", "finalize")
@@ -45,14 +45,27 @@ def execute(
     row: ControlRow,
     dbconfig: Mapping[str, Any],
     *,
+    params: ConnectionParams | None = None,
+    **step: Any,
+) -> dict[str, Any]:
+    """Run one step (``action``, ``watermark``, ``interval``, ``chunk``) of a table's load; what the load
+    staged on the way (the local engine's extracted files) is removed when it ends.
+
+    ``params``: the source's resolved connection (in Airflow, its connection); None: from the dbconfig."""
+    with engine.load_context(row, dbconfig, params) as ctx:
+        return _step(ctx, row, dbconfig, **step)
+
+
+def _step(
+    ctx: LoadContext,
+    row: ControlRow,
+    dbconfig: Mapping[str, Any],
+    *,
     action: str = "load",
     watermark: str | None = None,
     interval: tuple[str, str] | None = None,
     chunk: Mapping[str, Any] | None = None,
-    params: ConnectionParams | None = None,
 ) -> dict[str, Any]:
-    """``params``: the source's resolved connection (in Airflow, its connection); None: from the dbconfig."""
-    ctx = engine.context(row, dbconfig, params)
     log.info("%s: %s (%s) from %s into %s", row.control_key, action, row.load_strategy, dbconfig["db_type"], ctx.target)
     if action == "load":
         result: LoadSummary | list = STRATEGIES[row.load_strategy](ctx, watermark, interval)

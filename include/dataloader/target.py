@@ -17,7 +17,12 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
+from include.dataloader.staging import ExtractStaging
+
 log = logging.getLogger(__name__)
+
+EXTRACT_FOLDER = "_extract"  # beside the catalogs: extracted rows staged as Parquet during a load
+LOCAL_FILE_BYTES = 32 * 1024 * 1024  # target size of the local engine's Delta data files
 
 
 def spark_ident(name: str) -> str:
@@ -111,7 +116,9 @@ class LocalWarehouse(Warehouse):
         return (self.path(name) / "_delta_log").is_dir()
 
     def write(self, df: DataFrame, name: TableName, *, mode: str, replace_where: str | None = None) -> None:
-        writer = df.write.format("delta").mode(mode)
+        # Sail holds each data file in memory until it is complete: small files keep a write's memory
+        # flat at any table size (measured: 8M rows peak at 1,014 MB by default, 637 MB with 32 MiB)
+        writer = df.write.format("delta").mode(mode).option("targetFileSize", str(LOCAL_FILE_BYTES))
         if replace_where is not None:
             writer = writer.option("replaceWhere", null_safe(replace_where))
         writer.save(str(self.path(name)))
@@ -135,6 +142,10 @@ class LocalWarehouse(Warehouse):
             for p in sorted(folder.iterdir())
             if p.is_dir() and name.is_staging(p.name)
         ]
+
+    def extract_staging(self) -> ExtractStaging:
+        """A new run's staging folder for extracted rows (made on first use)."""
+        return ExtractStaging(self.root / EXTRACT_FOLDER)
 
 
 class UnityCatalog(Warehouse):

@@ -18,7 +18,7 @@ from include.control.db import CONTROL_DB_URL_ENV
 from include.control.repository import ControlRepository
 from include.dataloader import cli
 from include.dataloader.engine import WAREHOUSE_ENV
-from include.demo import source_data
+from include.demo import clickhouse_source, source_data
 from include.local import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,7 +228,9 @@ def main() -> int:
 
     banner("demo source tables")
     source_data.create(source_url)
-    print("customers, orders, events, daily_metrics, products, transactions")
+    print("PostgreSQL: customers, orders, events, daily_metrics, products, transactions")
+    os.environ["DEMO_CLICKHOUSE_URL"] = clickhouse_source.create(LOCAL / "clickhouse")
+    print(f"ClickHouse (chdb, {os.environ['DEMO_CLICKHOUSE_URL']}): shop.order_lines")
 
     banner("Airflow (embedded metadata database)")
     home = configure_airflow(control_url, source_url)
@@ -240,6 +242,7 @@ def main() -> int:
 
     banner("source changes, then the second run of every loader DAG")
     source_data.change(source_url)
+    clickhouse_source.change(LOCAL / "clickhouse")
     run_dags(repo, warehouse, "2")
 
     banner("an injected failure, analysed by the failed-load monitor and retried")

@@ -50,6 +50,7 @@ def test_the_demo_control_table_makes_one_dag_per_row(dagbag):
         "demo.customers",
         "demo.daily_metrics",
         "demo.events",
+        "demo.order_lines",  # the ClickHouse source
         "demo.orders",
         "demo.products",
         "demo.transactions",

@@ -10,7 +10,7 @@ import pytest
 
 from include.control.model import ControlRow
 from include.dataloader.dialects import ConnectionParams, dialect_for
-from include.dataloader.readers import ArrowSourceReader, postgres_fetch
+from include.dataloader.readers import local_reader
 from include.dataloader.source import SourceTable
 from include.dataloader.strategies import STRATEGIES
 from include.dataloader.strategies.base import LoadContext, LoadSummary
@@ -49,12 +49,20 @@ class Loads:
         self.source_url = source_url
 
     def context(self, row: ControlRow, now: datetime = FIXED_NOW) -> LoadContext:
-        reader = ArrowSourceReader(self.spark, postgres_fetch(ConnectionParams(url=self.source_url)))
-        return LoadContext(SourceTable(row, dialect_for("postgresql"), reader), self.warehouse, now=now)
+        # every read streams through staged Parquet files, in batches of 2 rows, 3 rows a file
+        dialect = dialect_for("postgresql")
+        params = ConnectionParams(url=self.source_url)
+        staging = self.warehouse.extract_staging()
+        reader = local_reader(self.spark, dialect, params, staging, batch_rows=2, inline_bytes=0, file_rows=3)
+        return LoadContext(SourceTable(row, dialect, reader), self.warehouse, now=now)
 
     def run(self, row: ControlRow, watermark: str | None = None, now: datetime = FIXED_NOW) -> LoadSummary:
         # a fresh context per run, as each Airflow task has: the source's columns are read anew
-        return STRATEGIES[row.load_strategy](self.context(row, now), watermark)
+        ctx = self.context(row, now)
+        try:
+            return STRATEGIES[row.load_strategy](ctx, watermark)
+        finally:
+            ctx.source.reader.close()
 
     def rows(self, row: ControlRow, *columns: str) -> list[tuple]:
         df = self.warehouse.read(self.context(row).target)

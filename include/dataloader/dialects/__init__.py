@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from include.dataloader.dialects.base import ColumnInfo, ConnectionParams, SourceDialect, UnsupportedSourceType
+from include.dataloader.dialects.base import (
+    ColumnInfo,
+    ConnectionParams,
+    MissingDriver,
+    SourceDialect,
+    UnsupportedSourceType,
+)
 from include.dataloader.dialects.clickhouse import ClickHouseDialect
 from include.dataloader.dialects.oracle import OracleDialect
 from include.dataloader.dialects.postgres import PostgresDialect
@@ -25,6 +31,7 @@ __all__ = [
     "DIALECTS",
     "ColumnInfo",
     "ConnectionParams",
+    "MissingDriver",
     "SourceDialect",
     "UnsupportedSourceType",
     "dialect_for",

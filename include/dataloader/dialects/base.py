@@ -6,13 +6,18 @@ sqlglot's dialects are written. The queries themselves are built once, in ``quer
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,40 @@ def exact_decimal(col: ColumnInfo) -> str:
 
 class UnsupportedSourceType(ValueError):
     pass
+
+
+class MissingDriver(ImportError):
+    """A source's Python driver is not installed; the message names the package."""
+
+
+def require(module: str, package: str, dialect: str, why: str = "") -> ModuleType:
+    """Import a driver lazily: only the dialects a deployment reads need their packages."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDriver(
+            f"{dialect} sources need the Python package {package} on the local engine: "
+            f"pip install {package}{why or ' (the version pinned in requirements.txt)'}"
+        ) from None
+
+
+def arrow_batches_of(tables: Iterable[Any], rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches of at most ``rows`` rows from a driver's stream of Arrow tables or batches, and
+    one empty batch when there are no rows, so that an empty result still has a schema."""
+    import pyarrow as pa
+
+    schema, yielded = getattr(tables, "schema", None), False  # a RecordBatchReader knows it up front
+    for table in tables:
+        if not isinstance(table, (pa.Table, pa.RecordBatch)):
+            table = pa.table(table)  # an Arrow PyCapsule stream (oracledb's DataFrame)
+        schema = table.schema
+        batches = table.to_batches() if isinstance(table, pa.Table) else [table]
+        for batch in batches:
+            for offset in range(0, batch.num_rows, rows):
+                yielded = True
+                yield batch.slice(offset, rows)
+    if schema is not None and not yielded:
+        yield pa.RecordBatch.from_pylist([], schema=schema)
 
 
 class SourceDialect:
@@ -159,15 +198,24 @@ class SourceDialect:
     def jdbc_url(self, params: ConnectionParams) -> str:
         raise NotImplementedError
 
-    def connect(self, params: ConnectionParams) -> Any:
-        """A DB-API connection (autocommit where the driver has it) through the project's own driver."""
-        raise NotImplementedError(f"{self.name} has no driver connection")
-
     spark_format: ClassVar[str] = "jdbc"
 
     def spark_read_options(self, params: ConnectionParams) -> dict[str, str]:
         """Options of ``spark.read.format(spark_format)`` that name the database (credentials separate)."""
         return {"url": self.jdbc_url(params), "driver": self.jdbc_driver or ""}
+
+    # -- native drivers (the local engine, the change sensor) ---------------------------------------
+
+    def connect(self, params: ConnectionParams) -> Any:
+        """A DB-API connection (autocommit where the driver has it) through the dialect's Python driver."""
+        raise NotImplementedError(f"{self.name} has no driver connection")
+
+    def arrow_batches(
+        self, params: ConnectionParams, query: str, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        """The query's rows as Arrow record batches of at most ``batch_rows`` rows, streamed from the
+        driver (memory holds one batch), ending with an empty batch that carries the schema."""
+        raise NotImplementedError
 
     def quote(self, name: str) -> str:
         return exp.to_identifier(name, quoted=True).sql(dialect=self.sqlglot)

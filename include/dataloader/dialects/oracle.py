@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from include.dataloader.dialects.base import ConnectionParams, SourceDialect, decimal_or_integer
+from include.dataloader.dialects.base import (
+    ConnectionParams,
+    SourceDialect,
+    arrow_batches_of,
+    decimal_or_integer,
+    require,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _fn(name: str, *args: exp.Expression) -> exp.Expression:
@@ -73,7 +83,14 @@ class OracleDialect(SourceDialect):
         return f"jdbc:oracle:thin:@//{params.host}:{params.port or self.default_port}/{params.database}"
 
     def connect(self, params: ConnectionParams) -> Any:
-        import oracledb  # thin mode: no Oracle client
-
-        dsn = f"{params.host}:{params.port or self.default_port}/{params.database}"  # database: the service name
+        # thin mode: pure Python, no Oracle client libraries; the database is a service name
+        oracledb = require("oracledb", "oracledb", self.name)
+        dsn = f"{params.host}:{params.port or self.default_port}/{params.database}"
         return oracledb.connect(user=params.user, password=params.password, dsn=dsn, **dict(params.options or {}))
+
+    def arrow_batches(
+        self, params: ConnectionParams, query: str, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        # fetch_decimals: NUMBER(p, s) arrives as an exact decimal, not a double
+        with self.connect(params) as conn:
+            yield from arrow_batches_of(conn.fetch_df_batches(query, size=batch_rows, fetch_decimals=True), batch_rows)

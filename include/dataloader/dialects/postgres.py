@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from include.dataloader.dialects.base import TEXT, AsText, ConnectionParams, SourceDialect, exact_decimal
+from include.dataloader.dialects.base import (
+    TEXT,
+    AsText,
+    ConnectionParams,
+    SourceDialect,
+    arrow_batches_of,
+    exact_decimal,
+    require,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class PostgresDialect(SourceDialect):
@@ -92,17 +104,31 @@ class PostgresDialect(SourceDialect):
     def jdbc_url(self, params: ConnectionParams) -> str:
         return f"jdbc:postgresql://{params.host}:{params.port or self.default_port}/{params.database}"
 
-    def connect(self, params: ConnectionParams) -> Any:
-        import psycopg  # libpq: unix sockets and every libpq option (sslmode, ...) work
+    def conninfo(self, params: ConnectionParams) -> str:
+        """A libpq connection string: a URL as given, or the fields (unix sockets and every libpq option work)."""
+        if params.url:
+            return params.url
         from psycopg.conninfo import make_conninfo
 
-        conninfo = params.url or make_conninfo(
+        return make_conninfo(
             "",
             host=params.host,
             port=params.port,
             dbname=params.database,
             user=params.user,
             password=params.password,
-            **dict(params.options or {}),
+            **dict(params.options or {}),  # libpq options from the connection extra: sslmode, ...
         )
-        return psycopg.connect(conninfo, autocommit=True)
+
+    def connect(self, params: ConnectionParams) -> Any:
+        psycopg = require("psycopg", "psycopg", self.name)
+        return psycopg.connect(self.conninfo(params), autocommit=True)
+
+    def arrow_batches(
+        self, params: ConnectionParams, query: str, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        # ADBC: libpq's binary COPY of the query, decoded into Arrow in C and streamed batch by batch
+        adbc = require("adbc_driver_postgresql.dbapi", "adbc-driver-postgresql", self.name)
+        with adbc.connect(self.conninfo(params)) as conn, conn.cursor() as cur:
+            cur.execute(query)
+            yield from arrow_batches_of(cur.fetch_record_batch(), batch_rows)

@@ -1,11 +1,27 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from include.dataloader.dialects.base import ConnectionParams, SourceDialect, decimal_or_integer
+from include.dataloader.dialects.base import (
+    ConnectionParams,
+    SourceDialect,
+    arrow_batches_of,
+    decimal_or_integer,
+    require,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# not in requirements.txt: snowflake-connector-python pins protobuf < 7, Airflow 3.3 needs protobuf 7
+CONNECTOR_NOTE = (
+    " where Airflow is not installed (the dataloader CLI or job in an environment of its own: the connector "
+    "pins protobuf<7, Airflow 3.3 needs protobuf 7), or run the table on Databricks (execution_target: databricks)"
+)
 
 
 class SnowflakeDialect(SourceDialect):
@@ -54,20 +70,24 @@ class SnowflakeDialect(SourceDialect):
         return options
 
     def connect(self, params: ConnectionParams) -> Any:
-        try:
-            import snowflake.connector
-        except ImportError:
-            raise ImportError(
-                "a snowflake source needs snowflake-connector-python: pip install snowflake-connector-python "
-                "beside requirements.txt (its protobuf pin clashes with Airflow's, so it is not in it)"
-            ) from None
-        # host is the account URL (<account>.snowflakecomputing.com) or the account identifier itself
+        connector = require("snowflake.connector", "snowflake-connector-python", self.name, CONNECTOR_NOTE)
+        extra = dict(params.options or {})
+        # host is the account URL (as the Spark connector's sfUrl); the Python connector wants the account
         account = (params.host or "").removesuffix(".snowflakecomputing.com")
-        return snowflake.connector.connect(
-            account=account,
-            user=params.user,
-            password=params.password,
-            database=params.database,
-            autocommit=True,
-            **dict(params.options or {}),  # warehouse, role, schema
+        settings = {key: extra[key] for key in ("warehouse", "role", "schema") if extra.get(key)}
+        return connector.connect(
+            account=account, user=params.user, password=params.password, database=params.database, **settings
         )
+
+    def arrow_batches(
+        self, params: ConnectionParams, query: str, batch_rows: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        # the result's Arrow chunks as the warehouse cut them, sliced to batch_rows
+        with self.connect(params) as conn, conn.cursor() as cur:
+            cur.execute(query)
+            found = False
+            for batch in arrow_batches_of(cur.fetch_arrow_batches(), batch_rows):
+                found = True
+                yield batch
+            if not found:  # no chunk at all: the empty table still has the result's schema
+                yield from arrow_batches_of([cur.fetch_arrow_all(force_return_table=True)], batch_rows)

@@ -96,7 +96,7 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "bad_config",
         r"InvalidControlRow|UnsupportedSourceType|TooManyChunks|SecretNotFound|is not a valid cron"
-        r"|NoLocalReader",
+        r"|MissingDriver|UnreadableColumn",
         "REVIEW",
         0.9,
         "the configuration is wrong: the message says which field to fix",

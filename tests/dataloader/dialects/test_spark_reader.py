@@ -151,7 +151,10 @@ def test_a_full_read_is_split_on_an_integer_key():
     table.read(table.queries.full(), parallel=True)
 
     bounds_query, data_read = spark.loads[-2]["query"], spark.loads[-1]
-    assert bounds_query == 'SELECT MIN("ORDER_ID") AS lower_bound, MAX("ORDER_ID") AS upper_bound FROM "SALES"."ORDERS"'
+    assert bounds_query == (
+        'SELECT MIN("ORDER_ID") AS lower_bound, MAX("ORDER_ID") AS upper_bound '
+        'FROM (SELECT "ORDER_ID", "CODE" FROM "SALES"."ORDERS") src'
+    )
     assert data_read == {
         "format": "jdbc",
         "url": "jdbc:oracle:thin:@//db.example.internal:1521/SALES",
@@ -175,3 +178,68 @@ def test_a_read_without_an_integer_key_is_one_query():
 
     assert spark.loads[-1]["query"] == 'SELECT "ORDER_ID", "CODE" FROM "SALES"."ORDERS"'
     assert "partitionColumn" not in spark.loads[-1]
+
+
+def test_an_incremental_read_is_split_with_bounds_of_the_rows_it_reads():
+    """Every strategy's read is partitioned, not only full loads: the bounds come from the same filter."""
+    spark = RecordingSpark([*ORACLE_COLUMNS, ("UPDATED_AT", "TIMESTAMP(6)", None, None)], (900_001, 1_000_000))
+    table = source_table(spark, ["ORDER_ID"])
+    since = table.queries.since(table.cursor("UPDATED_AT", "timestamp"), "2024-05-01 00:00:00")
+
+    table.read(since)
+
+    selected = 'SELECT "ORDER_ID", "CODE", "UPDATED_AT" FROM "SALES"."ORDERS" WHERE "UPDATED_AT" >= '
+    watermark = "TO_TIMESTAMP('2024-05-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.FF6')"
+    assert spark.loads[-2]["query"] == (
+        f'SELECT MIN("ORDER_ID") AS lower_bound, MAX("ORDER_ID") AS upper_bound FROM ({selected}{watermark}) src'
+    )
+    assert {k: v for k, v in spark.loads[-1].items() if k not in ("url", "driver", "user", "password")} == {
+        "format": "jdbc",
+        "fetchsize": "10000",
+        "dbtable": f"({selected}{watermark}) src",
+        "partitionColumn": "ORDER_ID",
+        "lowerBound": "900001",
+        "upperBound": "1000000",
+        "numPartitions": "8",
+    }
+
+
+def test_a_read_of_no_rows_is_one_query():
+    spark = RecordingSpark(ORACLE_COLUMNS, (None, None))
+    table = source_table(spark, ["ORDER_ID"])
+
+    table.read(table.queries.full())
+
+    assert spark.loads[-1]["query"] == 'SELECT "ORDER_ID", "CODE" FROM "SALES"."ORDERS"'
+    assert "partitionColumn" not in spark.loads[-1]
+
+
+def test_sqlserver_bounds_query_is_tsql():
+    spark = RecordingSpark([("id", "bigint", 19, 0), ("name", "nvarchar", None, None)], (1, 5))
+    from include.control.model import ControlRow
+    from include.dataloader.source import SourceTable
+
+    row = ControlRow.from_mapping(
+        {
+            "control_key": "mssql.orders",
+            "db_config_key": "mssql",
+            "source_schema": "dbo",
+            "source_table_name": "orders",
+            "destination_schema": "sales",
+            "destination_table_name": "orders",
+            "load_strategy": "full",
+            "cron": "@daily",
+            "primary_key_columns": ["id"],
+        }
+    )
+    dialect = dialect_for("sqlserver")
+    table = SourceTable(row, dialect, SparkSourceReader(spark, dialect, PARAMS))
+
+    table.read(table.queries.full())
+
+    assert spark.loads[-2]["query"] == (
+        "SELECT MIN([id]) AS lower_bound, MAX([id]) AS upper_bound "
+        "FROM (SELECT [id] AS [id], [name] AS [name] FROM [dbo].[orders]) AS src"
+    )
+    assert spark.loads[-1]["dbtable"] == "(SELECT [id], [name] FROM [dbo].[orders]) src"
+    assert (spark.loads[-1]["lowerBound"], spark.loads[-1]["upperBound"]) == ("1", "5")
