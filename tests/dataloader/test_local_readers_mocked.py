@@ -280,7 +280,7 @@ def test_snowflake_reads_the_connectors_arrow_batches(spark, tmp_path, snowflake
         (
             "connect",
             {"account": "acme", "user": "loader", "password": "pw", "database": "ANALYTICS",
-             "warehouse": "LOAD_WH", "role": "LOADER"},
+             "autocommit": True, "warehouse": "LOAD_WH", "role": "LOADER"},
         ),
         ("execute", 'SELECT "ID", "TOTAL", "AT" FROM "RAW"."ORDERS"'),
         ("fetch_arrow_batches",),

@@ -175,7 +175,8 @@ class SourceDialect:
         return rule(col) if callable(rule) else rule
 
     def reads_as_text(self, col: ColumnInfo) -> bool:
-        return isinstance(self._rule(col), AsText)
+        # an unmapped type is not refused here: spark_types refuses it, naming the row and the table
+        return isinstance(self.TYPES.get(self.base_type(col.source_type)), AsText)
 
     def as_text(self, column: exp.Expression) -> exp.Expression:
         """``column`` cast to the dialect's text type (the source's own text form of the value)."""

@@ -76,7 +76,12 @@ class SnowflakeDialect(SourceDialect):
         account = (params.host or "").removesuffix(".snowflakecomputing.com")
         settings = {key: extra[key] for key in ("warehouse", "role", "schema") if extra.get(key)}
         return connector.connect(
-            account=account, user=params.user, password=params.password, database=params.database, **settings
+            account=account,
+            user=params.user,
+            password=params.password,
+            database=params.database,
+            autocommit=True,
+            **settings,
         )
 
     def arrow_batches(
