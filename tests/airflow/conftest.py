@@ -33,9 +33,13 @@ class GitDeployment:
     def __init__(self, base: Path):
         self.work = base / "work"
         self.bare = base / "deploy.git"
-        files = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-        ).stdout.decode().split("\0")
+        files = (
+            subprocess.run(
+                ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+            )
+            .stdout.decode()
+            .split("\0")
+        )
         for name in filter(None, files):
             if (ROOT / name).is_file():
                 (self.work / name).parent.mkdir(parents=True, exist_ok=True)
