@@ -23,7 +23,9 @@ def test_the_dags_come_from_the_git_bundle_and_only_dags_is_parsed(tier):
     assert {d["bundle_name"] for d in dags} == {"git-dags"}
     details = tier.call("GET", f"/dags/{SNAPSHOT_DAG}/details")
     assert (details["bundle_version"], details["relative_fileloc"]) == (head, "dags/dataloader_control_snapshot.py")
-    assert all(d["relative_fileloc"].startswith("dags/") for d in tier.call("GET", "/dags", params={"limit": 100})["dags"])
+    assert all(
+        d["relative_fileloc"].startswith("dags/") for d in tier.call("GET", "/dags", params={"limit": 100})["dags"]
+    )
     assert tier.call("GET", "/importErrors")["total_entries"] == 0
 
 
