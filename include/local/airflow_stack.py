@@ -190,6 +190,10 @@ class AirflowStack:
             base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {self.token()}"}, timeout=60
         )
 
+    def api_connection(self) -> str:
+        """The ``airflow_api`` connection (JSON form) of this stack: the monitors call the API through it."""
+        return json.dumps({"conn_type": "http", "host": self.url, "login": USER, "password": self.password})
+
     def logs_tail(self, lines: int = 40) -> str:
         """The end of every process's output, for a failure message."""
         parts = []
@@ -213,3 +217,29 @@ class AirflowStack:
             if time.monotonic() > deadline:
                 raise StackError(f"gave up after {timeout:.0f} s waiting for {what}\n{self.logs_tail()}")
             time.sleep(interval)
+
+
+def import_settings(stack: AirflowStack, settings_file: Path) -> None:
+    """Load an ``airflow_settings.yaml`` (Astro CLI format) into the stack: its connections and pools.
+
+    Connections the stack's environment also defines (``AIRFLOW_CONN_*``) are served from there instead.
+    """
+    import yaml
+
+    airflow = (yaml.safe_load(settings_file.read_text()) or {}).get("airflow") or {}
+    connections = {
+        c["conn_id"]: {
+            "conn_type": c["conn_type"],
+            **{k: c.get(f"conn_{k}") for k in ("host", "port", "schema", "login", "password")},
+            "extra": json.dumps(c["conn_extra"]) if c.get("conn_extra") else None,
+        }
+        for c in airflow.get("connections") or []
+    }
+    pools = {
+        p["pool_name"]: {"slots": p["pool_slot"], "description": p.get("pool_description") or ""}
+        for p in airflow.get("pools") or []
+    }
+    for kind, objects in (("connections", connections), ("pools", pools)):
+        path = stack.home / f"settings_{kind}.json"
+        path.write_text(json.dumps(objects))
+        stack.airflow(kind, "import", str(path), *(["--overwrite"] if kind == "connections" else []))

@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 
 from include.local import postgres
-from include.local.airflow_stack import AirflowStack, git_bundle
+from include.local.airflow_stack import AirflowStack, git_bundle, import_settings
 from tests.conftest import ROOT, airflow_conn_json, serve_webhook
 
 RUN_TIMEOUT = 420  # seconds: task processes start slowly on two loaded cores
@@ -234,12 +234,12 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
             "DATALOADER_CHANGE_WAIT_MINUTES": "15",
         },
     )
+    stack.env = {**stack.env, "AIRFLOW_CONN_AIRFLOW_API": stack.api_connection()}  # what the monitors use
     stack.home.mkdir()
     try:
         stack.start()
-        # the first-run checklist (README): pools, the API connection, the snapshot DAG unpaused
-        stack.airflow("pools", "set", "dataloader_sources", "4", "Concurrent loads reading from source databases")
-        stack.airflow("pools", "set", "sentinel_compare", "2", "Concurrent DB Sentinel chunk comparisons")
+        # the first-run checklist (README): connections and pools, then the snapshot DAG unpaused
+        import_settings(stack, ROOT / "airflow_settings.yaml")
         tier = Tier(stack, control_url, source_url, alerts, deployment)
         tier.wait_dags("dataloader_control_snapshot")
         tier.unpause("dataloader_control_snapshot")
