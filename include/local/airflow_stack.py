@@ -165,7 +165,14 @@ class AirflowStack:
         return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
 
     def stop(self, *, grace: float = 30) -> None:
+        """SIGTERM each process group, SIGKILL what is left after ``grace`` seconds: the groups, and any
+        descendant that left its group (a task runner may start a session of its own)."""
+        import psutil
+
+        descendants = []
         for proc in self.processes.values():
+            with contextlib.suppress(psutil.Error):
+                descendants += psutil.Process(proc.pid).children(recursive=True)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -176,6 +183,9 @@ class AirflowStack:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        for child in descendants:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         for log in self._logs:
             log.close()
 

@@ -17,12 +17,14 @@ def tables(tier):
     repo.add(control_row("late", "check_and_load", **ORDERS, **late))
     repo.add(control_row("broken", "full", alert_target=f"{tier.alerts.base}/broken"))  # no such source table
     tier.refresh_snapshot("tier.late", "tier.broken")
-    return tier
+    # both start now: the failing load runs while the other waits for its deadline
+    late = tier.trigger("tier.late")
+    tier.cli("dags", "trigger", "tier.broken", "--run-id", "cli_broken_1")
+    return tier, late
 
 
 def test_check_and_load_waits_deferred_pages_at_its_deadline_with_working_links_then_loads_new_rows(tables):
-    tier = tables
-    run_id = tier.trigger("tier.late")
+    tier, run_id = tables
 
     tier.wait_task("tier.late", run_id, "wait_for_changes", "deferred")
     sensor = tier.call("GET", tier.run_path("tier.late", run_id) + "/taskInstances/wait_for_changes")
@@ -48,8 +50,7 @@ def test_check_and_load_waits_deferred_pages_at_its_deadline_with_working_links_
 
 
 def test_a_failed_load_triggered_from_the_cli_pages_the_webhook(tables):
-    tier = tables
-    tier.cli("dags", "trigger", "tier.broken", "--run-id", "cli_broken_1")
+    tier, _ = tables
 
     assert tier.wait_run("tier.broken", "cli_broken_1") == "failed"
     assert tier.task_states("tier.broken", "cli_broken_1") == {("queue", -1): "success", ("load", -1): "failed"}
