@@ -1,6 +1,10 @@
 """What a first start needs is declared, and everything declared is used (no Airflow stack needed)."""
 
+import importlib.util
+import os
 import re
+import tempfile
+from pathlib import Path
 
 import yaml
 
@@ -50,3 +54,21 @@ def test_the_pools_are_the_ones_the_tasks_use_and_no_variable_is_declared():
 def test_the_image_gets_the_local_targets_delta_library():
     assert "deltalake" in pinned("requirements.txt")
     assert "-r /requirements.txt" in (ROOT / "Dockerfile").read_text()
+
+
+def test_a_bundle_of_the_whole_repository_parses_only_the_dag_files():
+    from airflow.utils.file import find_dag_file_paths
+
+    found = {str(Path(p).relative_to(ROOT)) for p in find_dag_file_paths(ROOT, safe_mode=False)}
+    assert found == {str(p.relative_to(ROOT)) for p in (ROOT / "dags").glob("*.py")}
+
+
+def test_importing_the_test_conftest_as_a_dag_processor_would_does_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where an import-time mkdtemp would land
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    home = os.environ["AIRFLOW_HOME"]
+    spec = importlib.util.spec_from_file_location("unusual_module_name", ROOT / "tests" / "conftest.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+    assert list(tmp_path.iterdir()) == []
+    assert os.environ["AIRFLOW_HOME"] == home
