@@ -82,7 +82,9 @@ class AirflowStack:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}  # not the caller's Airflow
+        # not the caller's Airflow, nor its package settings: the stack's are all in ``env``
+        mine = ("AIRFLOW", "_AIRFLOW", "DATALOADER_", "SENTINEL_")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(mine)}
         settings = {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

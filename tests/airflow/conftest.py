@@ -238,11 +238,13 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
     stack.home.mkdir()
     try:
         stack.start()
-        # the first-run checklist (README): connections and pools, then the snapshot DAG unpaused
+        # the first-run checklist (README): connections and pools; the snapshot DAG starts unpaused
         import_settings(stack, ROOT / "airflow_settings.yaml")
         tier = Tier(stack, control_url, source_url, alerts, deployment)
-        tier.wait_dags("dataloader_control_snapshot")
-        tier.unpause("dataloader_control_snapshot")
+        snapshot_dag = tier.wait_dags("dataloader_control_snapshot")["dataloader_control_snapshot"]
+        assert snapshot_dag["is_paused"] is False, (
+            "the snapshot DAG must start unpaused: no loader DAG exists without it"
+        )
         tier.repository().upsert_dbconfig("tier_source", "postgresql", {"url": "TIER_SOURCE_URL"}, "env")
         yield tier
     finally:
