@@ -10,6 +10,7 @@ from tests.airflow.conftest import RUN_TIMEOUT
 SNAPSHOT_DAG = "dataloader_control_snapshot"
 PLUGIN = "plugins/dataplatform/factories/snapshot.py"
 TAGS = 'tags=["dataloader", "control"]'
+RESULT = 'return {"path": str(path),'
 
 
 def tags(dag: dict) -> set[str]:
@@ -32,14 +33,16 @@ def test_the_dags_come_from_the_git_bundle_and_only_dags_is_parsed(tier):
 def test_a_pushed_sentinel_config_and_plugin_change_are_deployed_and_run_without_a_rebuild(tier):
     deployment = tier.deployment
     plugin = (deployment.work / PLUGIN).read_text()
-    assert TAGS in plugin, f"{PLUGIN} changed: update this test's edit"
+    assert TAGS in plugin and RESULT in plugin, f"{PLUGIN} changed: update this test's edit"
     config = (deployment.work / "include/sentinel/configs/demo_prod_vs_dr.yaml").read_text()
 
     sha = deployment.push(
         "a new comparison and a tag on the snapshot DAG",
         {
             "include/sentinel/configs/pushed_check.yaml": config,
-            PLUGIN: plugin.replace(TAGS, 'tags=["dataloader", "control", "deployed-from-git"]'),
+            PLUGIN: plugin.replace(TAGS, 'tags=["dataloader", "control", "deployed-from-git"]').replace(
+                RESULT, 'return {"deployed": "from git", "path": str(path),'
+            ),
         },
     )
 
@@ -58,3 +61,7 @@ def test_a_pushed_sentinel_config_and_plugin_change_are_deployed_and_run_without
     run_id = tier.trigger(SNAPSHOT_DAG)  # a task of the new version runs the new version's code
     assert tier.wait_run(SNAPSHOT_DAG, run_id) == "success"
     assert tier.call("GET", tier.run_path(SNAPSHOT_DAG, run_id))["bundle_version"] == sha
+    result = tier.call(
+        "GET", tier.run_path(SNAPSHOT_DAG, run_id) + "/taskInstances/write_snapshot/xcomEntries/return_value"
+    )
+    assert result["value"]["deployed"] == "from git"
