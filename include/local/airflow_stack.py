@@ -213,7 +213,7 @@ class AirflowStack:
             path = self.home / "logs" / f"{name}.out"
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else ["(no output)"]
             parts.append(f"--- {name} ---\n" + "\n".join(text))
-        return "\n".join(parts)
+        return "\n".join(parts) + f"\n(whole logs, task logs included: {self.home / 'logs'})"
 
     def wait_for(self, condition, *, timeout: float, what: str, interval: float = 2.0):
         """Poll ``condition()`` until it returns something truthy; on timeout, fail with the process logs."""
