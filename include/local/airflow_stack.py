@@ -61,7 +61,7 @@ def git_bundle(repo_url: str, *, name: str = "git-dags", refresh_seconds: int = 
 class AirflowStack:
     """:param home: AIRFLOW_HOME (logs, passwords, bundle clones).
     :param metadata_url: a libpq URL of an empty database for Airflow's metadata.
-    :param code_root: the project folder put on PYTHONPATH, as the image does (``/opt/airflow``).
+    :param code_root: the project folder put on PYTHONPATH, as the image does (``/opt/airflow/project``).
     :param bundles: DAG bundle configs; none: the dags/ folder of ``code_root``.
     :param env: more environment for every process (connections, DATALOADER_* settings).
     """
@@ -73,6 +73,8 @@ class AirflowStack:
     env: Mapping[str, str] = field(default_factory=dict)
     parallelism: int = 4
     port: int = field(default_factory=free_port)
+    # not served (--skip-serve-logs), but set off 8793/8794 so that nothing of another stack is asked for logs
+    log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     _logs: list = field(default_factory=list, repr=False)
@@ -100,8 +102,8 @@ class AirflowStack:
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",  # new files and bundle versions seen within 10 s
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
