@@ -4,8 +4,13 @@ FROM apache/airflow:3.3.2-python3.11
 COPY requirements.txt /requirements.txt
 RUN pip install --no-cache-dir -r /requirements.txt
 
-# include/ is imported as a package (`include.dataloader`), plugins/ as `dataplatform`.
-ENV PYTHONPATH=/opt/airflow:/opt/airflow/plugins
-COPY --chown=airflow:root include/ /opt/airflow/include/
-COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
-COPY --chown=airflow:root dags/ /opt/airflow/dags/
+# The package's code, importable as `include` and `dataplatform`. Not in /opt/airflow/plugins: Airflow
+# imports every file of its plugins folder as a top-level module, and this package has no AirflowPlugin.
+# Deployed from git (README, Deployment), the dag-processor and the workers run the bundle's copy of these
+# files, versioned with the DAGs; the triggerer, which loads no DAG bundle, runs this copy.
+ENV PYTHONPATH=/opt/airflow/project:/opt/airflow/project/plugins \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/project/dags
+COPY --chown=airflow:root .airflowignore /opt/airflow/project/.airflowignore
+COPY --chown=airflow:root include/ /opt/airflow/project/include/
+COPY --chown=airflow:root plugins/ /opt/airflow/project/plugins/
+COPY --chown=airflow:root dags/ /opt/airflow/project/dags/

@@ -17,9 +17,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 STRATEGIES = ["full", "incremental", "append_only", "rolling", "check_and_load", "chunked_backfill"]
 
@@ -68,6 +65,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    # set up here, not at import: a DAG bundle of the whole repository must be able to import this file
+    sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
     from include.control import snapshot
 

@@ -1,5 +1,13 @@
 """Airflow DAGs: one DB Sentinel comparison DAG per config file in include/sentinel/configs/."""
 
+import sys
+from pathlib import Path
+
+# This checkout's include/ and plugins/ come first: a DAG bundle's parse and tasks run the code versioned
+# with this file (Airflow appends the bundle to sys.path, after the image's copy).
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [p for p in (str(_ROOT), str(_ROOT / "plugins")) if p not in sys.path[:2]]
+
 from dataplatform.factories.sentinel import sentinel_dags
 
 globals().update(sentinel_dags())

@@ -6,9 +6,11 @@ Each test that needs the control database gets its own database, cloned from a m
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import shutil
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,15 +21,22 @@ from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Airflow reads its configuration at import: point it at a private home before any test imports it.
-_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
-os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-
 _db_names = itertools.count()
+
+
+def pytest_configure(config):
+    """Airflow reads its configuration at import: point it at a private home before any test imports it.
+
+    A hook, not module-level code: a DAG bundle of the whole repository may import this file, and nothing may
+    happen then (``.airflowignore`` keeps tests/ out of the parse as well).
+    """
+    home = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+    os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")
@@ -137,13 +146,17 @@ def control_connection(control_url, monkeypatch):
     return control_url
 
 
-@pytest.fixture
-def webhook():
+@contextlib.contextmanager
+def serve_webhook():
+    """A webhook receiver on 127.0.0.1: ``.url``, ``.received`` (the JSON bodies), ``.posted`` ((path, body))."""
+    posted: list[tuple[str, dict]] = []
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            posted.append((self.path, body))
+            received.append(body)
             self.send_response(200)
             self.end_headers()
 
@@ -152,11 +165,20 @@ def webhook():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.posted = posted
     server.received = received
     server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    with serve_webhook() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,13 @@ class Engine:
 
 
 def default_warehouse_root() -> Path:
-    return Path(os.environ.get(WAREHOUSE_ENV) or ".local/warehouse").resolve()
+    """``$DATALOADER_WAREHOUSE``; else, under Airflow, ``$AIRFLOW_HOME/dataloader/warehouse`` (beside the
+    snapshot: the same folder for every task, whatever a worker's working directory); else ``.local/warehouse``."""
+    if explicit := os.environ.get(WAREHOUSE_ENV):
+        return Path(explicit).resolve()
+    if home := os.environ.get("AIRFLOW_HOME"):
+        return Path(home, "dataloader", "warehouse").resolve()
+    return Path(".local/warehouse").resolve()
 
 
 def local_engine(warehouse_root: Path | None = None) -> Engine:

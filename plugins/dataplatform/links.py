@@ -11,5 +11,9 @@ def airflow_base_url() -> str:
     return conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
 
 
+def airflow_dag_url(dag_id: str) -> str:
+    return f"{airflow_base_url()}/dags/{quote(dag_id)}"
+
+
 def airflow_run_url(dag_id: str, run_id: str) -> str:
-    return f"{airflow_base_url()}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+    return f"{airflow_dag_url(dag_id)}/runs/{quote(run_id, safe='')}"

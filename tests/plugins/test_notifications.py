@@ -10,15 +10,16 @@ from dataplatform.notifications.alerts import Alert, AlertNotifier, webhook_url
 from dataplatform.notifications.callbacks import TaskFailureAlert, deadline_missed
 
 
-def test_deadline_missed_posts_to_the_rows_webhook(webhook):
+def test_deadline_missed_posts_to_the_rows_webhook_with_the_dag_and_run_links(webhook, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example")
     asyncio.run(
         deadline_missed(
-            context={},
+            # the context the triggerer passes: the run as the REST API shows it
+            context={"dag_run": {"dag_id": "sales.orders", "dag_run_id": "manual__2024-01-01T00:00:00+00:00"}},
             control_key="sales.orders",
             dag_id="sales.orders",
             sla_minutes=30,
             alert_target=webhook.url,
-            dag_url="http://airflow/dags/sales.orders",
         )
     )
 
@@ -26,7 +27,10 @@ def test_deadline_missed_posts_to_the_rows_webhook(webhook):
     assert alert["title"] == "sales.orders: load not finished 30 minutes after it was queued"
     assert alert["severity"] == "warning"
     assert alert["control_key"] == "sales.orders"
-    assert alert["links"] == {"DAG": "http://airflow/dags/sales.orders"}
+    assert alert["links"] == {
+        "DAG": "http://airflow.example/dags/sales.orders",
+        "Airflow run": "http://airflow.example/dags/sales.orders/runs/manual__2024-01-01T00%3A00%3A00%2B00%3A00",
+    }
     assert alert["text"].startswith("*sales.orders: load not finished 30 minutes")
 
 

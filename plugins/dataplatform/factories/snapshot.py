@@ -18,6 +18,7 @@ def build_snapshot_dag(*, conn_id: str = "dataloader_control") -> DAG:
         start_date=datetime(2024, 1, 1),
         catchup=False,
         max_active_runs=1,
+        is_paused_upon_creation=False,  # no loader DAG exists until it has run once
         tags=["dataloader", "control"],
         default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
         doc_md="Writes the control rows to the snapshot file that the loader DAG files read at parse time.",

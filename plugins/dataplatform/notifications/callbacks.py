@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from dataplatform.links import airflow_run_url
+from dataplatform.links import airflow_dag_url, airflow_run_url
 from dataplatform.notifications.alerts import Alert, AlertNotifier
 from include.dataloader.redact import redact
 
@@ -14,16 +14,22 @@ from include.dataloader.redact import redact
 async def deadline_missed(context: Any = None, **kwargs: Any) -> None:
     """A DAG run missed its deadline (the row's sla_minutes since it was queued).
 
-    Called by the triggerer with the ``kwargs`` given to the DAG's DeadlineAlert.
+    Called by the triggerer with the ``kwargs`` given to the DAG's DeadlineAlert, and a context whose
+    ``dag_run`` is the run (as the REST API shows it). The links are built here, in the triggerer, from the
+    ``[api] base_url`` that every component shares (the DAG files' parse would bake in a stale one).
     """
-    key, minutes = kwargs["control_key"], kwargs["sla_minutes"]
+    key, minutes, dag_id = kwargs["control_key"], kwargs["sla_minutes"], kwargs["dag_id"]
+    run_id = ((context or {}).get("dag_run") or {}).get("dag_run_id")
+    links = {"DAG": airflow_dag_url(dag_id)}
+    if run_id:
+        links["Airflow run"] = airflow_run_url(dag_id, run_id)
     alert = Alert(
         title=f"{key}: load not finished {minutes} minutes after it was queued",
-        text=f"DAG {kwargs['dag_id']} missed its deadline of {minutes} minutes. Check the run's tasks and the "
+        text=f"DAG {dag_id} missed its deadline of {minutes} minutes. Check the run's tasks and the "
         "source database; the long-running monitor cancels loads that exceed their limit.",
         severity="warning",
         control_key=key,
-        links={"DAG": kwargs.get("dag_url", "")},
+        links=links,
     )
     await AlertNotifier(target=kwargs.get("alert_target"), alert=alert).async_notify(context or {})
 
