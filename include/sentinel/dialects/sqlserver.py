@@ -32,6 +32,11 @@ class SqlServerSentinel(SentinelDialect):
     commit = "COMMIT TRANSACTION;"
     true_literal, false_literal = "1", "0"
 
+    def sorts_alike(self, source: str | None, target: str | None) -> bool:
+        """Two BIN2 collations both order by code point, whatever their locale part."""
+        binary = all(c is not None and c.upper().endswith("_BIN2") for c in (source, target))
+        return source == target or binary
+
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
         return (
             "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM INFORMATION_SCHEMA.COLUMNS "
