@@ -1,7 +1,17 @@
 """A PostgreSQL pair (two databases on the test server) holding the same table, and drift between them."""
 
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
 import psycopg
 import pytest
+
+_names = itertools.count()
 
 SCHEMA = """CREATE TABLE accounts (id int PRIMARY KEY, name text, note text, balance numeric(12,2),
                                    opened timestamp(6), code char(5))"""
@@ -38,3 +48,71 @@ def drift(pair):
     t("UPDATE accounts SET opened = opened + interval '1 microsecond' WHERE id = 700")
     t("UPDATE accounts SET name = 'ünïcödé ☃' WHERE id = 800")
     pair.sql("source", "UPDATE accounts SET name = 'ünïcödé ☃' WHERE id = 801")
+
+
+# -- a second server with ICU: pgserver's PostgreSQL 16 build has no ICU (only libc C, POSIX, C.UTF-8), so
+# collation differences are tested on Debian's PostgreSQL 15, which links ICU 72 --------------------------
+
+DEBIAN_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+def start_icu_server(base: Path):
+    """Debian's PostgreSQL on a unix socket in ``base`` (run as the ``pgserver`` user when we are root, as
+    pgserver itself does); returns (server URL, stop)."""
+    bin_dir = DEBIAN_BIN[-1].parent
+    user = None
+    if os.geteuid() == 0:
+        from pgserver.utils import ensure_user_exists
+
+        user = "pgserver"
+        ensure_user_exists(user)
+        os.chown(base, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+    base.chmod(0o755)
+    data = base / "data"
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True, user=user)  # noqa: E731
+    run(bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+    options = f"-k {base} -c listen_addresses='' -c fsync=off -c shared_buffers=64MB"
+    run(bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
+    return f"postgresql://postgres@/postgres?host={base}", lambda: run(
+        bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"
+    )
+
+
+@pytest.fixture(scope="session")
+def icu_server():
+    if not DEBIAN_BIN:
+        pytest.skip("needs Debian's postgresql package (with ICU) for collation tests: apt-get install postgresql")
+    base = Path(tempfile.mkdtemp(prefix="sentinel-icu-"))
+    url, stop = start_icu_server(base)
+    yield url
+    stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def icu_pair(icu_server):
+    """Two databases on the ICU server: ``create(source_options, target_options)`` gives the pair, each
+    database created with those CREATE DATABASE options (such as an ICU locale)."""
+    made = []
+
+    def create(source: str = "", target: str = ""):
+        urls = {}
+        with psycopg.connect(icu_server, autocommit=True) as conn:
+            for side, options in (("source", source), ("target", target)):
+                name = f"icu_{os.getpid()}_{next(_names)}"
+                conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 {options}")
+                made.append(name)
+                urls[side] = icu_server.replace("/postgres?", f"/{name}?")
+
+        def sql(side, query, params=None):
+            with psycopg.connect(urls[side]) as conn:
+                cur = conn.execute(query, params)
+                return cur.fetchall() if cur.description else []
+
+        create.urls, create.sql = urls, sql
+        return create
+
+    yield create
+    with psycopg.connect(icu_server, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
