@@ -87,7 +87,8 @@ def test_a_varchar_key_in_an_icu_target_database(icu_pair):
         pair.sql(side, "CREATE TABLE codes (code varchar(40) PRIMARY KEY, v int)")
         pair.sql(
             side,
-            "INSERT INTO codes SELECT substr(md5(g::text), 1, 3) || upper(md5(g::text)), g FROM generate_series(1, 3000) g",
+            "INSERT INTO codes SELECT substr(md5(g::text), 1, 3) || upper(md5(g::text)), g "
+            "FROM generate_series(1, 3000) g",
         )
     pair.sql("target", "UPDATE codes SET v = -1 WHERE v IN (10, 2000)")
     pair.sql("target", "DELETE FROM codes WHERE v = 1500")
