@@ -69,7 +69,7 @@ def test_audit_events_go_to_the_control_database_when_configured(pair, tmp_path,
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("SENTINEL_AUDIT_DB", control_url)
 
-    with caplog.at_level(logging.INFO, logger="include.sentinel.run"):
+    with caplog.at_level(logging.INFO, logger="include.sentinel"):
         [row] = run_comparison(load_config(path))
 
     import psycopg

@@ -139,13 +139,14 @@ def test_sla_minutes_becomes_the_dags_deadline(sentinel_env):
 
 def test_many_chunks_are_batched_under_the_map_limit(pair, tmp_path, monkeypatch):
     from include.sentinel.config import load_config
-    from include.sentinel.steps import compare_batch, plan_tables
+    from include.sentinel.steps import Layout, compare_batch, plan_tables
     from tests.sentinel.test_cli import write_config
 
     config = load_config(write_config(tmp_path, monkeypatch, pair.urls))  # chunks of 250 keys: 4 chunks
-    items = plan_tables(config, tmp_path / "artifacts", max_items=3)
+    layout = Layout(tmp_path / "artifacts", "manual__1")
+    items = plan_tables(config, layout, max_items=3)
 
     assert [item["chunks"] for item in items] == [[0, 1], [2, 3]]
-    summaries = [s for item in items for s in compare_batch(config, tmp_path / "artifacts", item)]
+    summaries = [s for item in items for s in compare_batch(config, layout, item)]
     assert [s["index"] for s in summaries] == [0, 1, 2, 3]
     assert all(s["equal"] for s in summaries)
