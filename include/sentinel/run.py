@@ -17,7 +17,15 @@ from include.sentinel.compare import CompareError
 from include.sentinel.config import CompareConfig, ConfigError
 from include.sentinel.connect import validate
 from include.sentinel.session import SessionNotFound, SessionStore, TableProgress
-from include.sentinel.steps import SessionLayout, compare_batch, finish_table, plan_tables, select_tables, write_report
+from include.sentinel.steps import (
+    REPORT_FIELDS,
+    SessionLayout,
+    compare_batch,
+    finish_table,
+    plan_tables,
+    select_tables,
+    write_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +94,6 @@ def run_comparison(
     store.save(session)
     write_report(layout, rows)
     return rows
+
+
+__all__ = ["REPORT_FIELDS", "error_text", "run_comparison"]

@@ -2,14 +2,14 @@
 
 import itertools
 import os
-import pwd
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.sentinel.icu import DEBIAN_BIN, start_icu_server
 
 _names = itertools.count()
 
@@ -52,30 +52,6 @@ def drift(pair):
 
 # -- a second server with ICU: pgserver's PostgreSQL 16 build has no ICU (only libc C, POSIX, C.UTF-8), so
 # collation differences are tested on Debian's PostgreSQL 15, which links ICU 72 --------------------------
-
-DEBIAN_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-
-
-def start_icu_server(base: Path):
-    """Debian's PostgreSQL on a unix socket in ``base`` (run as the ``pgserver`` user when we are root, as
-    pgserver itself does); returns (server URL, stop)."""
-    bin_dir = DEBIAN_BIN[-1].parent
-    user = None
-    if os.geteuid() == 0:
-        from pgserver.utils import ensure_user_exists
-
-        user = "pgserver"
-        ensure_user_exists(user)
-        os.chown(base, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-    base.chmod(0o755)
-    data = base / "data"
-    run = lambda *args: subprocess.run(args, check=True, capture_output=True, user=user)  # noqa: E731
-    run(bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-    options = f"-k {base} -c listen_addresses='' -c fsync=off -c shared_buffers=64MB"
-    run(bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
-    return f"postgresql://postgres@/postgres?host={base}", lambda: run(
-        bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"
-    )
 
 
 @pytest.fixture(scope="session")
