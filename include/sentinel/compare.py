@@ -271,15 +271,32 @@ class TableComparator:
                 [(count,)] = fetch(conn, *self.dialect.row_count_sql(self.table, self.spec.where))
             return [Chunk(0, None, None, (), buckets=max(1, -(-int(count) // step)))]
         with contextlib.closing(self._open(self.source)) as conn:
-            starts = fetch(
-                conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
-            )
+            starts = self._dense_integer_starts(conn, step)
+            if starts is None:
+                starts = fetch(
+                    conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
+                )
         groups = [starts[i : i + per_chunk] for i in range(0, len(starts), per_chunk)] or [[]]
         chunks = []
         for i, group in enumerate(groups):
             upper = groups[i + 1][0] if i + 1 < len(groups) else None
             chunks.append(Chunk(i, None if i == 0 else group[0], upper, tuple(group[1:])))
         return chunks
+
+    def _dense_integer_starts(self, conn, step: int) -> list[Key] | None:
+        """Segment starts of a single integer key that fills at least half of its range (ids from a
+        sequence), computed from its count, minimum and maximum instead of an ordered scan of every key: a
+        chunk then holds at most twice ``chunk_size`` rows. None for any other key."""
+        if len(self.schema.key_columns) != 1 or not self.dialect.integer_key(self.schema.key_columns[0][1]):
+            return None
+        name = self.schema.key_columns[0][0]
+        [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
+        if not count:
+            return []
+        span = int(high) - int(low) + 1
+        if span > 2 * count:
+            return None
+        return [(k,) for k in range(int(low), int(high) + 1, max(1, round(step * span / count)))]
 
     # -- compare ------------------------------------------------------------------------------------
 

@@ -284,3 +284,22 @@ def test_floats_compare_exactly_or_at_significant_digits(pair):
     assert different() == [(1,), (2,)]
     assert different(float_digits=6) == [(2,)]  # 1.00000 both sides; 1.00000e+300 vs 1.00100e+300
     assert different(float_digits=3) == []
+
+
+def test_a_dense_integer_key_is_planned_from_its_range_and_a_sparse_one_from_its_keys(pair, monkeypatch):
+    scans = []
+    real = PostgresSentinel.boundaries_query
+    monkeypatch.setattr(PostgresSentinel, "boundaries_query", lambda self, *a: scans.append(a[0]) or real(self, *a))
+    pair.sql("target", "DELETE FROM accounts WHERE id % 3 = 0")  # gaps do not matter: the source plans
+    pair.sql("source", "DELETE FROM accounts WHERE id % 3 = 0")
+    result = comparator(pair).compare()  # 667 ids over 1..1000: at least half the range is used
+    assert scans == [] and result.matching == 667
+    assert max(c.source_rows for c in result.chunks) <= 200  # at most twice chunk_size
+
+    for side in ("source", "target"):
+        pair.sql(side, "CREATE TABLE sparse (id bigint PRIMARY KEY, v int)")
+        pair.sql(side, "INSERT INTO sparse SELECT g * 1000, g FROM generate_series(1, 500) g")
+    pair.sql("target", "UPDATE sparse SET v = 0 WHERE id = 250000")
+    result = comparator(pair, table="sparse").compare()
+    assert scans == ['"sparse"'] and result.keys("different") == [(250000,)]
+    assert [c.source_rows for c in result.chunks] == [100] * 5

@@ -224,6 +224,15 @@ class SentinelDialect:
             {},
         )
 
+    integer_types: frozenset[str] = frozenset()  # key types planned from count, minimum and maximum
+
+    def integer_key(self, data_type: str) -> bool:
+        return data_type in self.integer_types
+
+    def key_stats_sql(self, table: str, key: str, where: str | None) -> tuple[str, Params]:
+        column = self.ident(key)
+        return f"SELECT COUNT(*), MIN({column}), MAX({column}) FROM {table}{self._where(where)}", {}
+
     def row_count_sql(self, table: str, where: str | None) -> tuple[str, Params]:
         return f"SELECT COUNT(*) FROM {table}{self._where(where)}", {}
 

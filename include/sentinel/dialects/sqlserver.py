@@ -31,6 +31,7 @@ class SqlServerSentinel(SentinelDialect):
     begin = "BEGIN TRANSACTION;"
     commit = "COMMIT TRANSACTION;"
     true_literal, false_literal = "1", "0"
+    integer_types = frozenset(("tinyint", "smallint", "int", "bigint"))
 
     def sorts_alike(self, source: str | None, target: str | None) -> bool:
         """Two BIN2 collations both order by code point, whatever their locale part."""
