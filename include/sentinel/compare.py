@@ -28,7 +28,10 @@ def fetch(conn, sql: str, params: Any = None) -> list[tuple]:
     cursor = conn.cursor()
     try:
         cursor.execute(sql, params if params is not None else {})
-        return [tuple(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+        if rows and type(rows[0]) is not tuple:  # psycopg, pymssql and oracledb give tuples already
+            return [tuple(row) for row in rows]
+        return rows
     finally:
         cursor.close()
 
