@@ -92,7 +92,8 @@ class SqlServerSentinel(SentinelDialect):
         return f"CAST(CAST(SUBSTRING({digest}, 1, 7) AS BIGINT) AS DECIMAL(38, 0))"
 
     def modulo(self, left: str, right: str) -> str:
-        return f"({left}) %% {right}"  # %% : pymssql formats the query with Python's % operator
+        # pymssql substitutes only %(name)s binds (by pattern, not with Python's % operator): a % stays a %
+        return f"({left}) % {right}"
 
     def timestamp_literal(self, value: datetime) -> str:
         kind = "DATETIMEOFFSET(7)" if value.tzinfo is not None else "DATETIME2(7)"

@@ -1,6 +1,7 @@
 """SQL Server: the exact SQL of the comparator's queries and of a sync file, each parsed by sqlglot as T-SQL.
 
-No SQL Server runs here; these pin what pymssql would send (``%(name)s`` binds, ``%%`` for a literal %).
+No SQL Server runs here; these pin what pymssql would send (``%(name)s`` binds; a % is sent as it is, since
+pymssql substitutes binds by pattern).
 """
 
 from datetime import UTC, date, datetime
@@ -38,7 +39,7 @@ QUERIES = {
     "boundaries": (
         D.boundaries_query(T, ["id"], "[active] = 1", 100),
         "SELECT [id] FROM (SELECT [id], ROW_NUMBER() OVER (ORDER BY [id]) AS rn FROM [hr].[employees] "
-        "WHERE [active] = 1) s WHERE (rn - 1) %% %(chunk)s = 0 ORDER BY [id]",
+        "WHERE [active] = 1) s WHERE (rn - 1) % %(chunk)s = 0 ORDER BY [id]",
         {"chunk": 100},
     ),
     "checksum_composite_key": (
@@ -68,14 +69,14 @@ QUERIES = {
     # key columns collated differently on the two sides: buckets of the key's hash, in one grouped scan
     "bucket_checksums": (
         D.bucket_checksums_sql(T, COLUMNS, KEYS, 64, None),
-        f"SELECT b, COUNT(*), SUM(h) FROM (SELECT ({KEY_NUMBER}) %% 64 AS b, {NUMBER} AS h FROM [hr].[employees]) s "
+        f"SELECT b, COUNT(*), SUM(h) FROM (SELECT ({KEY_NUMBER}) % 64 AS b, {NUMBER} AS h FROM [hr].[employees]) s "
         "GROUP BY b",
         {},
     ),
     "bucket_hashes": (
         D.bucket_hashes_sql(T, COLUMNS, KEYS, 64, [3, 17], "[active] = 1"),
         f"SELECT [region], [order_no], h FROM (SELECT [region], [order_no], CONVERT(VARCHAR(32), HASHBYTES('MD5', "
-        f"{ROW}), 2) AS h, ({KEY_NUMBER}) %% 64 AS b FROM [hr].[employees] WHERE [active] = 1) s WHERE b IN (3, 17)",
+        f"{ROW}), 2) AS h, ({KEY_NUMBER}) % 64 AS b FROM [hr].[employees] WHERE [active] = 1) s WHERE b IN (3, 17)",
         {},
     ),
     "rows_by_key_filtered": (
@@ -152,3 +153,13 @@ def test_bin2_collations_sort_alike_and_others_do_not():
     assert D.sorts_alike("Latin1_General_BIN2", "Japanese_BIN2")
     assert not D.sorts_alike("SQL_Latin1_General_CP1_CI_AS", "Latin1_General_100_BIN2")
     assert not D.sorts_alike("SQL_Latin1_General_CP1_CI_AS", "SQL_Latin1_General_CP1_CS_AS")
+
+
+def test_pymssql_sends_a_modulo_as_written():
+    from pymssql._mssql import substitute_params
+
+    sql, params = D.boundaries_query(T, ["id"], None, 100)
+    sent = substitute_params(sql, params).decode()
+    assert sent.endswith("WHERE (rn - 1) % 100 = 0 ORDER BY [id]")
+    sql, params = D.bucket_checksums_sql(T, COLUMNS, KEYS, 64, None)
+    assert substitute_params(sql, params).decode() == sql
