@@ -124,10 +124,13 @@ def _hashes(rows: list[tuple], width: int) -> dict:
 
 
 def _locate(result: ChunkResult, source: dict, target: dict, width: int) -> None:
+    """The differing keys of two ``key -> hash`` maps (set operations on their items: no loop over the
+    equal rows here)."""
     wrap = (lambda k: (k,)) if width == 1 else (lambda k: k)
-    result.missing_in_target = sorted(wrap(k) for k in source.keys() - target.keys())
+    changed = [k for k, _ in source.items() - target.items()]
+    result.missing_in_target = sorted(wrap(k) for k in changed if k not in target)
     result.missing_in_source = sorted(wrap(k) for k in target.keys() - source.keys())
-    result.different = sorted(wrap(k) for k, h in source.items() if k in target and target[k] != h)
+    result.different = sorted(wrap(k) for k in changed if k in target)
 
 
 def _merge_adjacent(ranges: list[tuple[Key | None, Key | None]]) -> list[tuple[Key | None, Key | None]]:

@@ -151,3 +151,29 @@ def test_binary_collations_of_other_names_sort_alike(icu_pair):
     result = comparator(pair, "codes", ("code",)).compare()
     assert result.schema.collations == {"code": ["libc C.UTF-8", "libc C"]}
     assert not result.schema.by_hash and all(ch.equal for ch in result.chunks)
+
+
+def test_the_summary_shows_each_sides_key_collation_and_the_chunking(icu_pair, tmp_path, monkeypatch):
+    from include.sentinel.config import parse_config
+    from include.sentinel.run import run_comparison
+
+    pair = icu_pair(target=ICU_DB)
+    lines(pair)
+    pair.sql("target", "UPDATE lines SET qty = 0 WHERE region = 'b' AND order_no = 9")
+    monkeypatch.setenv("ICU_SOURCE_URL", pair.urls["source"])
+    monkeypatch.setenv("ICU_TARGET_URL", pair.urls["target"])
+    config = parse_config(
+        {
+            "source_database": {"db_type": "postgresql", "url_env": "ICU_SOURCE_URL"},
+            "target_database": {"db_type": "postgresql", "url_env": "ICU_TARGET_URL"},
+            "tables": [{"table_name": "lines", "primary_key": ["region", "order_no"], "chunk_size": 500}],
+            "options": {"output_dir": str(tmp_path / "out"), "max_threads": 1},
+        }
+    )
+    [row] = run_comparison(config)
+
+    assert (row["status"], row["different"]) == ("completed", 1)
+    [summary] = (tmp_path / "out").glob("comparison_summary_LINES_*.txt")
+    text = summary.read_text()
+    assert "key_collations: region: libc C.UTF-8 (source), icu en-US (target)" in text
+    assert "chunking: key hash buckets (the key columns sort differently)" in text

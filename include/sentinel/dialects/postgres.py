@@ -24,9 +24,6 @@ class PostgresSentinel(SentinelDialect):
         "ELSE 'libc ' || d.datcollate END FROM pg_database d WHERE d.datname = current_database())"
     )
     integer_types = frozenset(("smallint", "integer", "bigint"))
-    # chunk and segment ranges read as bitmap scans (each heap page once, in order) rather than index scans;
-    # index-only scans (the plan's ordered scan of the keys) stay on
-    session_setup = ("SET enable_indexscan = off",)
     binary_collations = frozenset(("libc C", "libc POSIX", "libc C.UTF-8", "libc C.utf8", "builtin C"))
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
