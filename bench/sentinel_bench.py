@@ -116,7 +116,7 @@ def collations(rows: int, percent: float) -> None:
     from tests.sentinel.icu import start_icu_server
 
     base = Path(tempfile.mkdtemp(prefix="sentinel-bench-icu-"))
-    url, stop = start_icu_server(base)
+    url, stop = start_icu_server(base, shared_buffers="512MB")  # the table stays in the server's buffers
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             for name, options in (("prod", ""), ("dr_same", ""), ("dr_icu", "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")):

@@ -11,7 +11,7 @@ from pathlib import Path
 DEBIAN_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
-def start_icu_server(base: Path):
+def start_icu_server(base: Path, *, shared_buffers: str = "64MB"):
     """Debian's PostgreSQL on a unix socket in ``base`` (run as the ``pgserver`` user when we are root, as
     pgserver itself does); returns (server URL, stop)."""
     bin_dir = DEBIAN_BIN[-1].parent
@@ -26,7 +26,7 @@ def start_icu_server(base: Path):
     data = base / "data"
     run = lambda *args: subprocess.run(args, check=True, capture_output=True, user=user)  # noqa: E731
     run(bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-    options = f"-k {base} -c listen_addresses='' -c fsync=off -c shared_buffers=64MB"
+    options = f"-k {base} -c listen_addresses='' -c fsync=off -c shared_buffers={shared_buffers}"
     run(bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
     return f"postgresql://postgres@/postgres?host={base}", lambda: run(
         bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"
