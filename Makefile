@@ -33,7 +33,6 @@ bench-sentinel: $(STAMP)
 	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 0.01
 	$(BIN)/python bench/sentinel_bench.py --rows 5000000 --percent 0.01
 	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 1 10 --skip naive
-	$(BIN)/python bench/sentinel_bench.py --collations --rows 1000000
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
