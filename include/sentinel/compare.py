@@ -395,7 +395,9 @@ class TableComparator:
         )
         if not result.equal:
             differing = sorted(b for b in set(src) | set(tgt) if src.get(b) != tgt.get(b))
-            wanted = None if len(differing) > min(MAX_KEYS_PER_QUERY, buckets // 2) else differing
+            # most buckets differ (or more than the dialect can list): every row's (key, hash) instead
+            limit = min(self.dialect.max_buckets_listed or buckets, buckets // 2)
+            wanted = None if len(differing) > limit else differing
             source_rows, target_rows = self._both(
                 lambda: self.dialect.bucket_hashes_sql(self.table, columns, keys, buckets, wanted, where)
             )

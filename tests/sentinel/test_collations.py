@@ -177,3 +177,19 @@ def test_the_summary_shows_each_sides_key_collation_and_the_chunking(icu_pair, t
     text = summary.read_text()
     assert "key_collations: region: libc C.UTF-8 (source), icu en-US (target)" in text
     assert "chunking: key hash buckets (the key columns sort differently)" in text
+
+
+def test_many_differing_buckets_are_read_in_one_scan_by_array(icu_pair, monkeypatch):
+    pair = icu_pair(target=ICU_DB)
+    for side in ("source", "target"):
+        pair.sql(side, "CREATE TABLE codes (code text PRIMARY KEY, v int)")
+        pair.sql(side, "INSERT INTO codes SELECT 'k' || g, g FROM generate_series(1, 6000) g")
+    pair.sql("target", "UPDATE codes SET v = -v WHERE v % 4 = 0")  # 1,500 rows
+    listed = []
+    real = PostgresSentinel.bucket_list
+    monkeypatch.setattr(PostgresSentinel, "bucket_list", lambda self, w: listed.append(len(w)) or real(self, w))
+
+    result = comparator(pair, "codes", ("code",), chunk_size=32).compare()  # buckets of about one row
+
+    assert result.schema.by_hash and len(result.keys("different")) == 1500
+    assert listed and all(n > 1000 for n in listed)  # more than a literal list holds, in one query per side

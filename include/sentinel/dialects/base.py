@@ -217,12 +217,18 @@ class SentinelDialect:
         keys = ", ".join(self.ident(k) for k, _ in key_columns)
         if wanted is None:
             return f"SELECT {keys}, {self.row_hash(columns)} FROM {table}{self._where(where)}", {}
-        numbers = ", ".join(exp.Literal.number(int(b)).sql() for b in wanted)
+        listed, params = self.bucket_list(wanted)
         return (
             f"SELECT {keys}, h FROM (SELECT {keys}, {self.row_hash(columns)} AS h, "
-            f"{self.bucket_of(key_columns, buckets)} AS b FROM {table}{self._where(where)}) s WHERE b IN ({numbers})",
-            {},
+            f"{self.bucket_of(key_columns, buckets)} AS b FROM {table}{self._where(where)}) s WHERE {listed}",
+            params,
         )
+
+    max_buckets_listed: int | None = 1000  # more differing buckets than this: every row is read instead
+
+    def bucket_list(self, wanted) -> tuple[str, Params]:
+        """``b`` in the wanted bucket numbers (whole numbers we computed, written as literals)."""
+        return f"b IN ({', '.join(exp.Literal.number(int(b)).sql() for b in wanted)})", {}
 
     integer_types: frozenset[str] = frozenset()  # key types planned from count, minimum and maximum
 

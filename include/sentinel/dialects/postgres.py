@@ -84,6 +84,11 @@ class PostgresSentinel(SentinelDialect):
         stable across versions (hash partitioning depends on it)."""
         return f'mod(hashtextextended(({self.row_text(key_columns)}) COLLATE "C", 0), {int(buckets)})'
 
+    max_buckets_listed = None  # an array parameter of any length, matched by hash in one scan
+
+    def bucket_list(self, wanted) -> tuple[str, Params]:
+        return "b = ANY(%(buckets)s)", {"buckets": [int(b) for b in wanted]}
+
     def true(self) -> str:
         return "TRUE"
 
