@@ -7,6 +7,11 @@ Measured in one run, on two PostgreSQL databases of the same server:
 - the floor: one checksum scan of each table, both at once (no chunks, no differences located).
 
     .venv/bin/python bench/sentinel_bench.py [--rows 1000000] [--percent 0.01 1 10]
+    .venv/bin/python bench/sentinel_bench.py --collations [--rows 1000000]
+
+``--collations``: a text key on Debian's PostgreSQL (it has ICU), once with both databases in libc C.UTF-8
+(key ranges) and once with the target database's default an ICU locale (key-hash buckets), each against
+the floor in the same run.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ warnings.simplefilter("ignore")
 COLUMNS = [("name", "text"), ("amount", "numeric"), ("updated_at", "timestamp without time zone")]
 
 
-def create(url: str, rows: int) -> None:
+def create(url: str, rows: int, *, text_key: bool = False) -> None:
     with psycopg.connect(url) as conn:
-        conn.execute("CREATE TABLE t (id int PRIMARY KEY, name text, amount numeric(12,2), updated_at timestamp)")
+        kind, key = ("text", "upper(substr(md5(g::text), 1, 4)) || md5(g::text)") if text_key else ("int", "g")
+        conn.execute(f"CREATE TABLE t (id {kind} PRIMARY KEY, name text, amount numeric(12,2), updated_at timestamp)")
         conn.execute(
-            "INSERT INTO t SELECT g, md5(g::text), g * 1.5, timestamp '2024-01-01' + g * interval '1 second' "
+            f"INSERT INTO t SELECT {key}, md5(g::text), g * 1.5, timestamp '2024-01-01' + g * interval '1 second' "
             "FROM generate_series(1, %s) g",
             (rows,),
         )
@@ -46,13 +52,13 @@ def create(url: str, rows: int) -> None:
 def drift(url: str, rows: int, percent: float) -> int:
     every = max(1, round(100 / percent))
     with psycopg.connect(url) as conn:
-        conn.execute("UPDATE t SET name = 'x' WHERE id %% %s = 7 %% %s", (every, every))
+        conn.execute("UPDATE t SET name = 'x' WHERE amount / 1.5 %% %s = 7 %% %s", (every, every))
     return len(range(7 % every or every, rows + 1, every))
 
 
 def undo(source: str, target: str) -> None:
     with psycopg.connect(target) as conn:
-        conn.execute("UPDATE t SET name = md5(id::text) WHERE name = 'x'")
+        conn.execute("UPDATE t SET name = md5((amount / 1.5)::int::text) WHERE name = 'x'")
 
 
 def ours(source: str, target: str) -> int:
@@ -105,12 +111,42 @@ def timed(fn, *args) -> tuple[float, int]:
     return time.perf_counter() - start, found
 
 
+def collations(rows: int, percent: float) -> None:
+    """The same text-keyed table, equal collations vs a target database whose default is ICU en-US."""
+    from tests.sentinel.icu import start_icu_server
+
+    base = Path(tempfile.mkdtemp(prefix="sentinel-bench-icu-"))
+    url, stop = start_icu_server(base, shared_buffers="512MB")  # the table stays in the server's buffers
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for name, options in (("prod", ""), ("dr_same", ""), ("dr_icu", "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")):
+                conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE 'C.UTF-8' {options}")
+        urls = {name: url.replace("/postgres?", f"/{name}?") for name in ("prod", "dr_same", "dr_icu")}
+        for db in urls.values():
+            create(db, rows, text_key=True)
+        print(f"\n{rows:,} rows per side, text key, {percent}% different\n")
+        print("| target collation | measurement | seconds | differences found |\n|---|---|---|---|")
+        for name, label in (("dr_same", "libc C.UTF-8 (as the source)"), ("dr_icu", "ICU en-US database default")):
+            expected = drift(urls[name], rows, percent)
+            engine, found = timed(ours, urls["prod"], urls[name])
+            print(f"| {label} | this engine | {engine:.2f} | {found:,} of {expected:,} |", flush=True)
+            scan, _ = timed(floor, urls["prod"], urls[name])
+            print(f"| {label} | floor (one checksum scan each) | {scan:.2f} | |")
+            print(f"| {label} | this engine / floor | {engine / scan:.2f}x | |", flush=True)
+    finally:
+        stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--percent", type=float, nargs="+", default=[0.01])
     parser.add_argument("--skip", nargs="*", default=[], help="peers to leave out: reladiff naive")
+    parser.add_argument("--collations", action="store_true", help="a text key, equal vs different collations")
     args = parser.parse_args()
+    if args.collations:
+        collations(args.rows, args.percent[0])
+        return
 
     server = postgres.start(Path(tempfile.mkdtemp(prefix="sentinel-bench-")) / "pg")
     source = postgres.create_database(server.get_uri(), "prod")

@@ -1,27 +1,5 @@
-"""Secrets out of error messages before they reach logs, the control table or an alert."""
+"""Moved to ``include.redact`` (shared by the loader and DB Sentinel); imported from here as before."""
 
-from __future__ import annotations
+from include.redact import describe, redact
 
-import re
-
-_PATTERNS = [
-    (
-        re.compile(r"(?i)\b(password|passwd|pwd|token|secret|sfPassword)(['\"]?\s*[=:]\s*)(['\"]?)[^\s;&'\",}]+"),
-        r"\1\2\3***",
-    ),
-    (re.compile(r"(://[^:/@\s]+:)[^@/\s]+@"), r"\1***@"),  # user:password@ in URLs
-]
-
-
-def redact(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def describe(exc: BaseException, *secrets: str | None) -> str:
-    """``Type: message`` of an exception, redacted."""
-    return redact(f"{type(exc).__name__}: {exc}", *secrets)
+__all__ = ["describe", "redact"]

@@ -1,10 +1,12 @@
 """``sentinel compare CONFIG``: compare the configured tables and write sync SQL, summaries and a report.
 
+    sentinel compare CONFIG [--table SCHEMA.TABLE] [--allow-deletes] [--reverify-wait SECONDS]
     sentinel compare CONFIG --resume <id or prefix> [--retry-failed]
     sentinel compare CONFIG --list-sessions | --status <id> | --cleanup <days>
 
-Exit status: 0 when every table is equal, 1 when differences were found, 2 when a table failed or the
-input was refused.
+Exit status: 0 when every table is equal, 1 when differences were found, 2 when the input was refused or a
+table failed, always with one line on stderr naming the table, the field and the fix (``--debug`` adds the
+traceback). Nothing is written before the config passes validation.
 """
 
 from __future__ import annotations
@@ -12,15 +14,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from include.sentinel.config import ConfigError, load_config
-from include.sentinel.run import REPORT_FIELDS, run_comparison
-from include.sentinel.session import SessionNotFound, SessionStore
+from include.sentinel.config import load_config
+from include.sentinel.run import error_text, run_comparison
+from include.sentinel.session import SessionStore
+from include.sentinel.steps import REPORT_FIELDS
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentinel", description="Compare tables between two databases.")
     commands = parser.add_subparsers(dest="command", required=True)
     compare = commands.add_parser("compare", help="compare the tables of a config file")
@@ -34,34 +39,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--list-sessions", action="store_true")
     compare.add_argument("--status", metavar="SESSION", help="print a session's summary")
     compare.add_argument("--cleanup", type=float, metavar="DAYS", help="remove sessions older than DAYS")
-    args = parser.parse_args(argv)
+    compare.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return parser
+
+
+def _sessions(store: SessionStore, args) -> int:
+    if args.list_sessions:
+        for session in store.list():
+            done = session.counts()["completed"]
+            print(
+                f"Session ID: {session.session_id}\n  Started: {session.start_time}\n  Status: {session.status}"
+                f"\n  Progress: {done}/{len(session.table_progress)} tables\n  Config: {session.config}"
+            )
+    elif args.status:
+        print(store.load(args.status).summary())
+    else:
+        removed = store.cleanup(args.cleanup)
+        print(f"removed {len(removed)} sessions older than {args.cleanup:g} days")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    secrets: list[str] = []
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.output_dir:
-        from dataclasses import replace
-
-        config = replace(config, output_dir=args.output_dir)
-    store = SessionStore(config.output_dir)
-    try:
-        if args.list_sessions:
-            for session in store.list():
-                done = session.counts()["completed"]
-                print(
-                    f"Session ID: {session.session_id}\n  Started: {session.start_time}\n  Status: {session.status}"
-                    f"\n  Progress: {done}/{len(session.table_progress)} tables\n  Config: {session.config}"
-                )
-            return 0
-        if args.status:
-            print(store.load(args.status).summary())
-            return 0
-        if args.cleanup is not None:
-            removed = store.cleanup(args.cleanup)
-            print(f"removed {len(removed)} sessions older than {args.cleanup:g} days")
-            return 0
+        secrets = config.secrets()
+        if args.output_dir:
+            config = replace(config, output_dir=args.output_dir)
+        if args.list_sessions or args.status or args.cleanup is not None:
+            return _sessions(SessionStore(config.output_dir), args)
         rows = run_comparison(
             config,
             tables=args.table,
@@ -71,14 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             retry_failed=args.retry_failed,
             config_name=str(args.config),
         )
-    except SessionNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted: resume with --resume <session id> (see --list-sessions)", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {error_text(exc, secrets)}", file=sys.stderr)
+        return 2
     for row in rows:
         print("  ".join(f"{k}={row[k]}" for k in REPORT_FIELDS if row.get(k) not in (None, "")))
-    if any(r["status"] == "failed" for r in rows):
+    failed = [r for r in rows if r["status"] == "failed"]
+    for row in failed:
+        error, table = row["error"], f"table {row['table']}"
+        print(f"error: {error if error.startswith(table) else f'{table}: {error}'}", file=sys.stderr)
+    if failed:
         return 2
-    return 1 if any(r.get("sql_file") for r in rows) else 0
+    return 1 if any(r.get("sql_file") or r.get("in_flight") for r in rows) else 0

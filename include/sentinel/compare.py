@@ -28,7 +28,10 @@ def fetch(conn, sql: str, params: Any = None) -> list[tuple]:
     cursor = conn.cursor()
     try:
         cursor.execute(sql, params if params is not None else {})
-        return [tuple(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+        if rows and type(rows[0]) is not tuple:  # psycopg, pymssql and oracledb give tuples already
+            return [tuple(row) for row in rows]
+        return rows
     finally:
         cursor.close()
 
@@ -47,6 +50,7 @@ class Chunk:
     lower: Key | None  # None: open below
     upper: Key | None  # None: open above
     segments: tuple[Key, ...] = ()  # keys where the chunk's inner segments start
+    buckets: int = 0  # not 0: the chunk is the whole table in this many buckets of the key's hash (no order)
 
     def segment_bounds(self) -> list[tuple[Key | None, Key | None]]:
         bounds = [self.lower, *self.segments, self.upper]
@@ -73,12 +77,35 @@ class ChunkResult:
         return data
 
 
+@dataclass(frozen=True)
+class Schema:
+    """What the plan learns of a table: the compared columns, the key's columns, and how chunks are made.
+
+    ``collations``: the effective collation of each key column that has one, ``[source, target]``.
+    ``by_hash``: the key columns sort differently on the two sides, so chunks are buckets of the key's hash
+    rather than key ranges (a key range would hold different rows on each side).
+    """
+
+    columns: list[tuple[str, str]]
+    key_columns: list[tuple[str, str]]
+    collations: dict[str, list[str | None]] = field(default_factory=dict)
+    by_hash: bool = False
+
+    @property
+    def chunking(self) -> str:
+        return "key hash buckets (the key columns sort differently)" if self.by_hash else "key ranges"
+
+    def describe_collations(self) -> str:
+        return "; ".join(f"{k}: {s} (source), {t} (target)" for k, (s, t) in self.collations.items()) or "none"
+
+
 @dataclass
 class TableComparison:
     spec: TableSpec
     columns: list[tuple[str, str]]
     chunks: list[ChunkResult]
     seconds: float
+    schema: Schema | None = None
 
     def keys(self, kind: str) -> list[Key]:
         return sorted({k for c in self.chunks for k in getattr(c, kind)})
@@ -87,6 +114,23 @@ class TableComparison:
     def matching(self) -> int:
         differing = len(self.keys("missing_in_source")) + len(self.keys("different"))
         return sum(c.target_rows for c in self.chunks) - differing
+
+
+def _hashes(rows: list[tuple], width: int) -> dict:
+    """key -> hash; a one-column key stays a plain value until the differing keys are picked out."""
+    if width == 1:
+        return dict(rows)
+    return {tuple(r[:-1]): r[-1] for r in rows}
+
+
+def _locate(result: ChunkResult, source: dict, target: dict, width: int) -> None:
+    """The differing keys of two ``key -> hash`` maps (set operations on their items: no loop over the
+    equal rows here)."""
+    wrap = (lambda k: (k,)) if width == 1 else (lambda k: k)
+    changed = [k for k, _ in source.items() - target.items()]
+    result.missing_in_target = sorted(wrap(k) for k in changed if k not in target)
+    result.missing_in_source = sorted(wrap(k) for k in target.keys() - source.keys())
+    result.different = sorted(wrap(k) for k in changed if k in target)
 
 
 def _merge_adjacent(ranges: list[tuple[Key | None, Key | None]]) -> list[tuple[Key | None, Key | None]]:
@@ -126,6 +170,8 @@ class TableComparator:
         self._opened: list[Any] = []
         self._lock = threading.Lock()
         self._other_side: ThreadPoolExecutor | None = None
+        self.schema: Schema | None = None  # from inspect(), or given with a stored plan
+        self._dense = False  # the last chunk compared had differences in most of its segments
 
     def _open(self, connect: Connect):
         """A new connection in autocommit (no long transaction on prod), set up for the dialect."""
@@ -161,46 +207,59 @@ class TableComparator:
     # -- plan ---------------------------------------------------------------------------------------
 
     def columns(self) -> list[tuple[str, str]]:
-        """The compared columns: on both sides, minus the keys and the excluded; types must agree, and
-        string keys must sort in the same collation on both sides."""
+        return self.inspect().columns
+
+    def inspect(self) -> Schema:
+        """The compared columns (on both sides, minus the keys and the excluded; types must agree), and the
+        effective collation of each key column on each side: when they sort differently, chunks are made
+        of key-hash buckets instead of key ranges."""
         found = []
         for side, connect in (("source", self.source), ("target", self.target)):
             with contextlib.closing(self._open(connect)) as conn:
                 rows = fetch(conn, *self.dialect.columns_query(self.spec.schema, self.spec.table_name))
             if not rows:
-                raise CompareError(f"table {self.spec.label}: not found (or no columns visible) in the {side}")
+                raise CompareError(
+                    f"table {self.spec.label}: not found (or no columns visible) in the {side}; check table_name "
+                    "and schema in the config, and that the user may read the table"
+                )
             found.append({name: (data_type, collation) for name, data_type, collation in rows})
-        self._check_keys(*found)
-        source = {name: data_type for name, (data_type, _) in found[0].items()}
-        target = {name: data_type for name, (data_type, _) in found[1].items()}
+        source, target = found
+        for name in self.spec.primary_key:
+            if name not in source or name not in target:
+                side = "source" if name not in source else "target"
+                raise CompareError(
+                    f"table {self.spec.label}: primary key column {name!r} not found in the {side}; "
+                    f"fix primary_key (columns there: {', '.join(sorted(source if side == 'source' else target))})"
+                )
+        collations = {k: [source[k][1], target[k][1]] for k in self.spec.primary_key if source[k][1] or target[k][1]}
+        by_hash = any(not self.dialect.sorts_alike(s, t) for s, t in collations.values())
         wanted = self.spec.columns or [c for c in source if c in target]
         columns = []
         for name in wanted:
             if name in self.spec.primary_key or name in self.spec.exclude_columns:
                 continue
             if name not in source or name not in target:
-                raise CompareError(f"table {self.spec.label}: column {name!r} is missing on one side")
-            if source[name] != target[name]:
+                side = "target" if name in source else "source"
+                raise CompareError(
+                    f"table {self.spec.label}: column {name!r} is missing in the {side}; "
+                    "remove it from columns or add it to exclude_columns"
+                )
+            if source[name][0] != target[name][0]:
                 raise CompareError(
                     f"table {self.spec.label}: incompatible types for column {name!r}: "
-                    f"{source[name]} (source) vs {target[name]} (target)"
+                    f"{source[name][0]} (source) vs {target[name][0]} (target); add it to exclude_columns "
+                    "or align the types"
                 )
-            columns.append((name, source[name]))
-        return columns
-
-    def _check_keys(self, source: dict[str, tuple], target: dict[str, tuple]) -> None:
-        """Chunk ranges are checked in each database's own collation: both must order the keys alike."""
-        for name in self.spec.primary_key:
-            if name not in source or name not in target:
-                side = "source" if name not in source else "target"
-                raise CompareError(f"table {self.spec.label}: primary key column {name!r} not found in the {side}")
-            (_, source_collation), (_, target_collation) = source[name], target[name]
-            if source_collation != target_collation:
-                raise CompareError(
-                    f"table {self.spec.label}: primary key column {name!r} sorts in collation "
-                    f"{source_collation!r} in the source but {target_collation!r} in the target, so key ranges "
-                    "would hold different rows; give the column the same collation on both sides"
-                )
+            columns.append((name, source[name][0]))
+        keys = [(k, source[k][0]) for k in self.spec.primary_key]
+        self.schema = Schema(columns, keys, collations, by_hash)
+        if by_hash:
+            log.warning(
+                "%s: key collations differ (%s): chunks are key-hash buckets",
+                self.spec.label,
+                self.schema.describe_collations(),
+            )
+        return self.schema
 
     def plan(self) -> list[Chunk]:
         """Chunks of ``chunk_size`` source keys, each cut into segments, from one ordered scan of the keys.
@@ -211,16 +270,39 @@ class TableComparator:
         size = self.spec.chunk_size
         per_chunk = max(d for d in range(1, SEGMENTS_PER_CHUNK + 1) if size % d == 0)
         step = size // per_chunk
+        if (self.schema or self.inspect()).by_hash:
+            # one chunk of buckets about the size of a segment: one grouped scan of each side, then only the
+            # rows of the differing buckets
+            with contextlib.closing(self._open(self.source)) as conn:
+                [(count,)] = fetch(conn, *self.dialect.row_count_sql(self.table, self.spec.where))
+            return [Chunk(0, None, None, (), buckets=max(1, -(-int(count) // step)))]
         with contextlib.closing(self._open(self.source)) as conn:
-            starts = fetch(
-                conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
-            )
+            starts = self._dense_integer_starts(conn, step)
+            if starts is None:
+                starts = fetch(
+                    conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
+                )
         groups = [starts[i : i + per_chunk] for i in range(0, len(starts), per_chunk)] or [[]]
         chunks = []
         for i, group in enumerate(groups):
             upper = groups[i + 1][0] if i + 1 < len(groups) else None
             chunks.append(Chunk(i, None if i == 0 else group[0], upper, tuple(group[1:])))
         return chunks
+
+    def _dense_integer_starts(self, conn, step: int) -> list[Key] | None:
+        """Segment starts of a single integer key that fills at least half of its range (ids from a
+        sequence), computed from its count, minimum and maximum instead of an ordered scan of every key: a
+        chunk then holds at most twice ``chunk_size`` rows. None for any other key."""
+        if len(self.schema.key_columns) != 1 or not self.dialect.integer_key(self.schema.key_columns[0][1]):
+            return None
+        name = self.schema.key_columns[0][0]
+        [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
+        if not count:
+            return []
+        span = int(high) - int(low) + 1
+        if span > 2 * count:
+            return None
+        return [(k,) for k in range(int(low), int(high) + 1, max(1, round(step * span / count)))]
 
     # -- compare ------------------------------------------------------------------------------------
 
@@ -235,6 +317,18 @@ class TableComparator:
 
     def compare_chunk(self, chunk: Chunk, columns: list[tuple[str, str]]) -> ChunkResult:
         started = time.monotonic()
+        if chunk.buckets:
+            result = self._compare_buckets(chunk, columns)
+        elif self._dense and chunk.segments:
+            result = self._compare_stream(chunk, columns)
+        else:
+            result = self._compare_segments(chunk, columns)
+        result.seconds = round(time.monotonic() - started, 4)
+        log.info("%s chunk %d: %s", self.spec.label, chunk.index, "equal" if result.equal else "differs")
+        return result
+
+    def _compare_segments(self, chunk: Chunk, columns) -> ChunkResult:
+        """Checksums per segment in one scan of each side; then (key, hash) of the differing segments."""
         pk, where = self.spec.primary_key, self.spec.where
         if chunk.segments:
             source_parts, target_parts = self._both(
@@ -248,7 +342,12 @@ class TableComparator:
             )
             bounds = chunk.segment_bounds()
             # width_bucket numbers the segment before the first threshold 0
-            differing = _merge_adjacent([bounds[b] for b in sorted(set(src) | set(tgt)) if src.get(b) != tgt.get(b)])
+            differing_segments = [b for b in sorted(set(src) | set(tgt)) if src.get(b) != tgt.get(b)]
+            # most segments differ: the next chunks are read as one stream each, without checksums first
+            self._dense = len(differing_segments) > len(bounds) // 2
+            if self._dense:
+                return self._compare_stream(chunk, columns)
+            differing = _merge_adjacent([bounds[b] for b in differing_segments])
         else:
             (src_total,), (tgt_total,) = self._both(
                 lambda: self.dialect.checksum_sql(self.table, columns, pk, chunk.lower, chunk.upper, where)
@@ -261,15 +360,48 @@ class TableComparator:
                 source_rows, target_rows = self._both(
                     lambda lo=lower, hi=upper: self.dialect.row_hashes_sql(self.table, columns, pk, lo, hi, where)
                 )
-                source_hashes.update((tuple(r[:-1]), r[-1]) for r in source_rows)
-                target_hashes.update((tuple(r[:-1]), r[-1]) for r in target_rows)
-            result.missing_in_target = sorted(source_hashes.keys() - target_hashes.keys())
-            result.missing_in_source = sorted(target_hashes.keys() - source_hashes.keys())
-            result.different = sorted(
-                k for k in source_hashes.keys() & target_hashes.keys() if source_hashes[k] != target_hashes[k]
+                source_hashes.update(_hashes(source_rows, len(pk)))
+                target_hashes.update(_hashes(target_rows, len(pk)))
+            _locate(result, source_hashes, target_hashes, len(pk))
+        return result
+
+    def _compare_stream(self, chunk: Chunk, columns) -> ChunkResult:
+        """(key, hash) of every row of the chunk from both sides at once, compared here: cheaper than
+        checksums when most segments differ (the chunk is read once, not twice)."""
+        pk = self.spec.primary_key
+        source_rows, target_rows = self._both(
+            lambda: self.dialect.row_hashes_sql(self.table, columns, pk, chunk.lower, chunk.upper, self.spec.where)
+        )
+        source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
+        result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=source_hashes == target_hashes)
+        if not result.equal:
+            _locate(result, source_hashes, target_hashes, len(pk))
+        segments = len(chunk.segments) + 1
+        self._dense = len(result.missing_in_target) + len(result.missing_in_source) + len(result.different) > (
+            segments // 2
+        )
+        return result
+
+    def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:
+        """The table in buckets of its key's hash: count and hash sum per bucket from one scan of each side,
+        then (key, hash) of the rows in the differing buckets (of every row when most differ)."""
+        keys, where, buckets = self.schema.key_columns, self.spec.where, chunk.buckets
+        source_parts, target_parts = self._both(
+            lambda: self.dialect.bucket_checksums_sql(self.table, columns, keys, buckets, where)
+        )
+        src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+        result = ChunkResult(
+            chunk.index, sum(c for c, _ in src.values()), sum(c for c, _ in tgt.values()), equal=src == tgt
+        )
+        if not result.equal:
+            differing = sorted(b for b in set(src) | set(tgt) if src.get(b) != tgt.get(b))
+            # most buckets differ (or more than the dialect can list): every row's (key, hash) instead
+            limit = min(self.dialect.max_buckets_listed or buckets, buckets // 2)
+            wanted = None if len(differing) > limit else differing
+            source_rows, target_rows = self._both(
+                lambda: self.dialect.bucket_hashes_sql(self.table, columns, keys, buckets, wanted, where)
             )
-        result.seconds = round(time.monotonic() - started, 4)
-        log.info("%s chunk %d: %s", self.spec.label, chunk.index, "equal" if result.equal else "differs")
+            _locate(result, _hashes(source_rows, len(keys)), _hashes(target_rows, len(keys)), len(keys))
         return result
 
     def compare(
@@ -282,7 +414,8 @@ class TableComparator:
         """Compare every chunk (``max_threads`` at a time) except those already ``done``; ``on_chunk`` is
         called, in this thread, as each one finishes (to checkpoint it)."""
         started = time.monotonic()
-        columns = self.columns()
+        schema = self.inspect()
+        columns = schema.columns
         chunks = self.plan() if chunks is None else chunks
         results = dict(done or {})
         try:
@@ -296,23 +429,29 @@ class TableComparator:
         finally:
             self.close()
         ordered = [results[c.index] for c in chunks]
-        return TableComparison(self.spec, columns, ordered, round(time.monotonic() - started, 3))
+        return TableComparison(self.spec, columns, ordered, round(time.monotonic() - started, 3), schema)
 
     # -- rows of the differing keys -----------------------------------------------------------------
 
-    def rows(self, connect: Connect, keys: Sequence[Key], columns, *, canonical: bool) -> dict[Key, tuple]:
-        """Rows by key (raw values, or the canonical text the hashes are made of), in batches."""
+    def rows(
+        self, connect: Connect, keys: Sequence[Key], columns, *, canonical: bool, filtered: bool = True
+    ) -> dict[Key, tuple]:
+        """Rows by key (raw values, or the canonical text the hashes are made of), in batches; ``filtered``:
+        only rows the table's ``where`` filter selects, as the checksums see them."""
         pk, found = self.spec.primary_key, {}
+        where = self.spec.where if filtered else None
         build = self.dialect.canonical_rows_query if canonical else self.dialect.raw_rows_query
         with contextlib.closing(self._open(connect)) as conn:
             for start in range(0, len(keys), MAX_KEYS_PER_QUERY):
-                for row in fetch(conn, *build(self.table, columns, pk, keys[start : start + MAX_KEYS_PER_QUERY])):
+                batch = keys[start : start + MAX_KEYS_PER_QUERY]
+                for row in fetch(conn, *build(self.table, columns, pk, batch, where)):
                     found[tuple(row[: len(pk)])] = tuple(row[len(pk) :])
         return found
 
     def differing_columns(self, keys: Sequence[Key], columns) -> dict[Key, list[str]]:
-        source = self.rows(self.source, keys, columns, canonical=True)
-        target = self.rows(self.target, keys, columns, canonical=True)
+        """The columns in which each key's row differs (the whole rows, inside the filter or not)."""
+        source = self.rows(self.source, keys, columns, canonical=True, filtered=False)
+        target = self.rows(self.target, keys, columns, canonical=True, filtered=False)
         return {
             key: [name for (name, _), a, b in zip(columns, source[key], target[key], strict=True) if a != b]
             for key in keys

@@ -59,6 +59,10 @@ class Database:
         values["port"] = values["port"] or DEFAULT_PORTS.get(self.db_type)
         return values | {"password": password}
 
+    def secrets(self) -> list[str]:
+        """The password and URL this side would use, for redacting error messages (never raises)."""
+        return [v for name in (self.password_env, self.url_env) if name and (v := os.environ.get(name))]
+
     def url(self) -> str:
         if self.url_env:
             try:
@@ -98,6 +102,21 @@ class CompareConfig:
     timestamp_precision: int = 6  # fractional digits compared
     float_digits: int | None = None  # floats compared at this many significant digits (None: exactly)
     audit_db_url_env: str | None = None  # a variable holding the control database URL: audit there too
+
+    def audit_db_url(self) -> str | None:
+        if not self.audit_db_url_env:
+            return None
+        try:
+            return os.environ[self.audit_db_url_env]
+        except KeyError:
+            raise ConfigError(
+                f"options.audit_db_url_env: set the environment variable {self.audit_db_url_env} "
+                "(the control database URL for the sentinel_audit table), or remove the option"
+            ) from None
+
+    def secrets(self) -> list[str]:
+        audit = os.environ.get(self.audit_db_url_env) if self.audit_db_url_env else None
+        return [*self.source.secrets(), *self.target.secrets(), *([audit] if audit else [])]
 
     def dialect(self):
         from include.sentinel.dialects import dialect_for

@@ -2,26 +2,26 @@
 
 Layout under the output folder, as the seeds describe, in JSON rather than pickle:
 
-    comparison_state/session_<id>.json              the session: every table's status and chunk plan
-    checkpoints/<id8>_<SCHEMA_TABLE>_chunk_<n>.json  one finished chunk's result
+    comparison_state/session_<id>.json              the session: every table's status and progress
+    checkpoints/<id8>_<SCHEMA_TABLE>_plan.json       a table's chunk plan (written by the plan step)
+    checkpoints/<id8>_<SCHEMA_TABLE>_chunk_<n>.json  one finished chunk's result (by the compare step)
 
-Both are written atomically (temporary file, then rename), after every chunk: a crash loses at most the
-chunks in flight. The chunk plan is stored with the session, so a resume compares the same key ranges
-that the checkpoints describe.
+All are written atomically (temporary file, then rename), after every chunk: a crash loses at most the
+chunks in flight. A resume reuses the stored plan, so it compares the same chunks that the checkpoints
+describe (include/sentinel/steps.py, ``SessionLayout``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from include.sentinel.compare import Chunk, ChunkResult
 
 STATE_DIR, CHECKPOINT_DIR = "comparison_state", "checkpoints"
 
@@ -30,34 +30,12 @@ class SessionNotFound(LookupError):
     pass
 
 
-def _encode(value: Any) -> Any:
-    """Key values as JSON that decodes to the same Python types (dates, timestamps and decimals tagged)."""
-    if isinstance(value, datetime):
-        return {"$datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    if isinstance(value, list | tuple):
-        return [_encode(v) for v in value]
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "$datetime" in value:
-            return datetime.fromisoformat(value["$datetime"])
-        if "$date" in value:
-            return date.fromisoformat(value["$date"])
-        if "$decimal" in value:
-            return Decimal(value["$decimal"])
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def _key(value: Any) -> tuple | None:
-    return None if value is None else tuple(_decode(value))
+def write_atomically(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+    return path
 
 
 @dataclass
@@ -65,7 +43,7 @@ class TableProgress:
     status: str = "pending"  # pending | in_progress | completed | failed
     total_chunks: int = 0
     completed_chunks: int = 0
-    chunks: list[list[Any]] = field(default_factory=list)  # [[lower, upper], ...] encoded
+    chunks: list[list[Any]] = field(default_factory=list)  # unused: sessions before the plan checkpoint had it
     error: str | None = None
     last_update: str | None = None
 
@@ -122,8 +100,6 @@ class SessionStore:
         return self.root / CHECKPOINT_DIR / f"{session_id[:8]}_{table.replace('.', '_')}_chunk_{index}.json"
 
     def _write(self, path: Path, data: Any) -> None:
-        from include.sentinel.run import write_atomically
-
         write_atomically(path, json.dumps(data, indent=1, default=str))
 
     def new(self, config: str, tables: list[str]) -> Session:
@@ -162,45 +138,3 @@ class SessionStore:
                 path.unlink()
                 removed.append(session_id)
         return removed
-
-    # -- chunks ---------------------------------------------------------------------------------------
-
-    def set_plan(self, session: Session, table: str, chunks: list[Chunk]) -> None:
-        progress = session.table_progress[table]
-        progress.chunks = [[_encode(c.lower), _encode(c.upper), [_encode(k) for k in c.segments]] for c in chunks]
-        progress.total_chunks, progress.status = len(chunks), "in_progress"
-        self.save(session)
-
-    def plan(self, session: Session, table: str) -> list[Chunk] | None:
-        progress = session.table_progress[table]
-        if not progress.chunks:
-            return None
-        return [
-            Chunk(i, _key(lo), _key(hi), tuple(_key(k) for k in segments))
-            for i, (lo, hi, segments) in enumerate(progress.chunks)
-        ]
-
-    def save_chunk(self, session: Session, table: str, result: ChunkResult) -> None:
-        self._write(self._checkpoint(session.session_id, table, result.index), _encode_result(result))
-
-    def chunks_done(self, session: Session, table: str) -> dict[int, ChunkResult]:
-        done = {}
-        for path in (self.root / CHECKPOINT_DIR).glob(
-            f"{session.session_id[:8]}_{table.replace('.', '_')}_chunk_*.json"
-        ):
-            result = _decode_result(json.loads(path.read_text()))
-            done[result.index] = result
-        return done
-
-
-def _encode_result(result: ChunkResult) -> dict[str, Any]:
-    data = asdict(result)
-    for name in ("missing_in_target", "missing_in_source", "different"):
-        data[name] = [_encode(k) for k in data[name]]
-    return data
-
-
-def _decode_result(data: dict[str, Any]) -> ChunkResult:
-    for name in ("missing_in_target", "missing_in_source", "different"):
-        data[name] = [tuple(_decode(k)) for k in data[name]]
-    return ChunkResult(**data)

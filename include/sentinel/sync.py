@@ -69,21 +69,29 @@ def render(
 
 
 def plan_sync(comparator: TableComparator, comparison: TableComparison, verified: Verified) -> SyncPlan:
-    """The sync plan of verified differences, with the current source rows."""
+    """The sync plan of verified differences, with the current source rows. A row that changed again since
+    the re-verification (gone from the source, or now equal) is left out and counted as in flight."""
     columns = comparison.columns
     names = [c for c, _ in columns]
     inserts = comparator.rows(comparator.source, verified.safe_to_insert, columns, canonical=False)
     changed = comparator.differing_columns(verified.valid_update_pks, columns)
-    current = comparator.rows(comparator.source, verified.valid_update_pks, columns, canonical=False)
+    current = comparator.rows(comparator.source, verified.valid_update_pks, columns, canonical=False, filtered=False)
+    updates = {
+        k: {c: current[k][names.index(c)] for c in changed[k]}
+        for k in verified.valid_update_pks
+        if changed.get(k) and k in current
+    }
+    inserts = {k: inserts[k] for k in verified.safe_to_insert if k in inserts}
+    vanished = len(verified.safe_to_insert) - len(inserts) + len(verified.valid_update_pks) - len(updates)
     return SyncPlan(
         table=comparator.table,
         label=comparator.spec.label,
         primary_key=comparator.spec.primary_key,
         columns=names,
-        inserts={k: inserts[k] for k in verified.safe_to_insert},
-        updates={k: {c: current[k][names.index(c)] for c in changed[k]} for k in verified.valid_update_pks},
+        inserts=inserts,
+        updates=updates,
         deletes=list(verified.valid_delete_pks),
-        in_flight=len(verified.in_flight),
+        in_flight=len(verified.in_flight) + vanished,
     )
 
 

@@ -1,7 +1,17 @@
 """A PostgreSQL pair (two databases on the test server) holding the same table, and drift between them."""
 
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import psycopg
 import pytest
+
+from tests.sentinel.icu import DEBIAN_BIN, start_icu_server
+
+_names = itertools.count()
 
 SCHEMA = """CREATE TABLE accounts (id int PRIMARY KEY, name text, note text, balance numeric(12,2),
                                    opened timestamp(6), code char(5))"""
@@ -38,3 +48,47 @@ def drift(pair):
     t("UPDATE accounts SET opened = opened + interval '1 microsecond' WHERE id = 700")
     t("UPDATE accounts SET name = 'ünïcödé ☃' WHERE id = 800")
     pair.sql("source", "UPDATE accounts SET name = 'ünïcödé ☃' WHERE id = 801")
+
+
+# -- a second server with ICU: pgserver's PostgreSQL 16 build has no ICU (only libc C, POSIX, C.UTF-8), so
+# collation differences are tested on Debian's PostgreSQL 15, which links ICU 72 --------------------------
+
+
+@pytest.fixture(scope="session")
+def icu_server():
+    if not DEBIAN_BIN:
+        pytest.skip("needs Debian's postgresql package (with ICU) for collation tests: apt-get install postgresql")
+    base = Path(tempfile.mkdtemp(prefix="sentinel-icu-"))
+    url, stop = start_icu_server(base)
+    yield url
+    stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def icu_pair(icu_server):
+    """Two databases on the ICU server: ``create(source_options, target_options)`` gives the pair, each
+    database created with those CREATE DATABASE options (such as an ICU locale)."""
+    made = []
+
+    def create(source: str = "", target: str = ""):
+        urls = {}
+        with psycopg.connect(icu_server, autocommit=True) as conn:
+            for side, options in (("source", source), ("target", target)):
+                name = f"icu_{os.getpid()}_{next(_names)}"
+                conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 {options}")
+                made.append(name)
+                urls[side] = icu_server.replace("/postgres?", f"/{name}?")
+
+        def sql(side, query, params=None):
+            with psycopg.connect(urls[side]) as conn:
+                cur = conn.execute(query, params)
+                return cur.fetchall() if cur.description else []
+
+        create.urls, create.sql = urls, sql
+        return create
+
+    yield create
+    with psycopg.connect(icu_server, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -3,6 +3,7 @@
 import csv
 import json
 
+import pytest
 import yaml
 
 from include.sentinel.cli import main
@@ -69,7 +70,7 @@ def test_audit_events_go_to_the_control_database_when_configured(pair, tmp_path,
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("SENTINEL_AUDIT_DB", control_url)
 
-    with caplog.at_level(logging.INFO, logger="include.sentinel.run"):
+    with caplog.at_level(logging.INFO, logger="include.sentinel"):
         [row] = run_comparison(load_config(path))
 
     import psycopg
@@ -96,3 +97,89 @@ def test_an_unset_audit_variable_is_refused(pair, tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="set the environment variable NOT_SET_ANYWHERE"):
         run_comparison(load_config(path))
+
+
+def _config_with(path, **changes):
+    raw = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        section, field = dotted.split("__")
+        raw[section][field] = value
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"source_database__url_env": "SENTINEL_UNSET_URL"},
+            "error: source_database: set the environment variable SENTINEL_UNSET_URL (url_env)",
+        ),
+        (
+            {"target_database__db_type": "clickhouse"},
+            "error: source_database.db_type is postgresql but target_database.db_type is clickhouse: both sides "
+            "must be the same kind of database",
+        ),
+        (
+            {"options__audit_db_url_env": "SENTINEL_UNSET_AUDIT"},
+            "error: options.audit_db_url_env: set the environment variable SENTINEL_UNSET_AUDIT",
+        ),
+    ],
+)
+def test_a_refused_input_exits_2_with_one_line_and_writes_nothing(
+    pair, tmp_path, monkeypatch, capsys, changes, message
+):
+    path = _config_with(write_config(tmp_path, monkeypatch, pair.urls), **changes)
+    assert main(["compare", str(path)]) == 2
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line.startswith(message)
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # no session, no audit
+
+
+def test_a_missing_driver_and_an_unknown_table_are_refused(pair, tmp_path, monkeypatch, capsys):
+    from include.sentinel import connect
+
+    path = write_config(tmp_path, monkeypatch, pair.urls)
+    assert main(["compare", str(path), "--table", "nope"]) == 2
+    assert "error: table nope: not in the config's tables; give one of: accounts" in capsys.readouterr().err
+    monkeypatch.setattr(connect, "_installed", lambda module: module != "psycopg")
+    assert main(["compare", str(path)]) == 2
+    assert "error: source_database.db_type postgresql: its driver is not installed; pip install psycopg" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_debug_shows_the_traceback(pair, tmp_path, monkeypatch, capsys):
+    path = _config_with(write_config(tmp_path, monkeypatch, pair.urls), source_database__url_env="SENTINEL_UNSET")
+    assert main(["compare", str(path), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_failed_table_exits_2_and_its_error_is_redacted_everywhere(pair, tmp_path, monkeypatch, capsys):
+    import psycopg
+
+    from include.sentinel.compare import TableComparator
+
+    path = write_config(tmp_path, monkeypatch, pair.urls)
+    monkeypatch.setenv("SENTINEL_PROD_URL", pair.urls["source"] + "&password=hunter2")
+    secret_url = "postgresql://app:s3cret@dr.example:5432/app"
+
+    def broken(self, chunk, columns):
+        raise psycopg.OperationalError(f"connection to {secret_url} failed:\n  password=hunter2 rejected")
+
+    monkeypatch.setattr(TableComparator, "compare_chunk", broken)
+    assert main(["compare", str(path)]) == 2
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line == (
+        "error: table accounts: OperationalError: connection to postgresql://app:***@dr.example:5432/app failed: "
+        "password=*** rejected"
+    )
+    out = tmp_path / "out"
+    written = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    assert "hunter2" not in written and "s3cret" not in written
+    [audit] = out.glob("audit_*.jsonl")
+    assert json.loads(audit.read_text().splitlines()[-1])["event"] == "COMPARISON_FAILED"

@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from include.sentinel.cli import main
 from include.sentinel.config import ConfigError, Database
-from include.sentinel.run import connector
+from include.sentinel.connect import connector
 from tests.sentinel.conftest import drift
 
 AIRFLOW_CONN = {"conn_type": "mssql", "host": "dr.example", "port": 1444, "login": "sentinel", "password": "s3cret!x"}

@@ -139,13 +139,59 @@ def test_sla_minutes_becomes_the_dags_deadline(sentinel_env):
 
 def test_many_chunks_are_batched_under_the_map_limit(pair, tmp_path, monkeypatch):
     from include.sentinel.config import load_config
-    from include.sentinel.steps import compare_batch, plan_tables
+    from include.sentinel.steps import Layout, compare_batch, plan_tables
     from tests.sentinel.test_cli import write_config
 
     config = load_config(write_config(tmp_path, monkeypatch, pair.urls))  # chunks of 250 keys: 4 chunks
-    items = plan_tables(config, tmp_path / "artifacts", max_items=3)
+    layout = Layout(tmp_path / "artifacts", "manual__1")
+    items = plan_tables(config, layout, max_items=3)
 
     assert [item["chunks"] for item in items] == [[0, 1], [2, 3]]
-    summaries = [s for item in items for s in compare_batch(config, tmp_path / "artifacts", item)]
+    summaries = [s for item in items for s in compare_batch(config, layout, item)]
     assert [s["index"] for s in summaries] == [0, 1, 2, 3]
     assert all(s["equal"] for s in summaries)
+
+
+def test_the_dag_writes_audit_events_through_the_same_steps(sentinel_env, pair):
+    drift(pair)
+    run = sentinel_env().test()
+    assert run.state == "success", task_states(run)
+    [audit] = sentinel_env.artifacts.rglob("audit_*.jsonl")
+    events = [json.loads(line)["event"] for line in audit.read_text().splitlines()]
+    assert events == ["COMPARISON_START", "CHUNK", "CHUNK", "CHUNK", "CHUNK", "COMPARISON_END"]
+
+
+def test_the_dag_refuses_mixed_database_types_in_its_plan(pair, tmp_path, monkeypatch):
+    from include.sentinel.config import ConfigError, load_config
+    from include.sentinel.steps import Layout, plan_tables
+    from tests.sentinel.test_cli import write_config
+
+    path = write_config(tmp_path, monkeypatch, pair.urls)
+    raw = yaml.safe_load(path.read_text())
+    raw["target_database"]["db_type"] = "oracle"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="both sides must be the same kind of database"):
+        plan_tables(load_config(path), Layout(tmp_path / "artifacts", "manual__1"))
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_bad_config_gets_its_own_placeholder_dag_and_the_others_are_unaffected(sentinel_env, tmp_path):
+    good = sentinel_env()
+    configs = tmp_path / "configs"
+    (configs / "broken_yaml.yaml").write_text("tables: [unclosed\n")
+    (configs / "no_key.yaml").write_text(
+        yaml.safe_dump({"source_database": {}, "target_database": {}, "tables": [{"table_name": "t"}]})
+    )
+    from dataplatform.factories.sentinel import sentinel_dags
+
+    dags = sentinel_dags()
+
+    assert set(dags) == {DAG_ID, "sentinel_broken_yaml", "sentinel_no_key"}
+    assert [t.task_id for t in dags[DAG_ID].tasks] == [t.task_id for t in good.tasks]
+    broken = dags["sentinel_no_key"]
+    assert [t.task_id for t in broken.tasks] == ["report_invalid_config"]
+    assert "invalid-config" in broken.tags
+    assert "no_key.yaml: table t: primary_key is required" in broken.doc_md
+    assert "not valid YAML" in dags["sentinel_broken_yaml"].doc_md
+    run = broken.test()
+    assert run.state == "failed"

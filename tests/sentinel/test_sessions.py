@@ -53,7 +53,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(pair, tmp_path, monkeypatch
     assert sql_body(resumed["sql_file"])[1:] == sql_body(reference["sql_file"])[1:]
     final = SessionStore(config.output_dir).load(session.session_id)
     assert (final.status, final.table_progress["accounts"].completed_chunks) == ("completed", 4)
-    checkpoints = sorted((config.output_dir / "checkpoints").glob("*.json"))
+    checkpoints = sorted((config.output_dir / "checkpoints").glob("*_chunk_*.json"))
+    assert (config.output_dir / "checkpoints" / f"{session.session_id[:8]}_accounts_plan.json").exists()
     assert len(checkpoints) == 4
     assert json.loads(checkpoints[0].read_text())["index"] in range(4)  # JSON, not pickle
 

@@ -134,6 +134,14 @@ class SentinelDialect:
     def modulo(self, left: str, right: str) -> str:
         return f"MOD({left}, {right})"
 
+    # -- key collations ---------------------------------------------------------------------------
+
+    binary_collations: frozenset[str] = frozenset()  # names that all sort by code point (bytes)
+
+    def sorts_alike(self, source: str | None, target: str | None) -> bool:
+        """Whether two effective collations of a key column order (and equate) keys the same way."""
+        return source == target or {source, target} <= self.binary_collations
+
     # -- the comparator's queries ---------------------------------------------------------------
 
     def boundaries_query(self, table: str, pk: Sequence[str], where: str | None, chunk_size: int):
@@ -185,28 +193,79 @@ class SentinelDialect:
         keys = ", ".join(self.ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
 
-    def rows_by_key_query(self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key]):
+    # -- chunks that need no order: buckets of the key's hash ------------------------------------
+    # When the key columns sort differently on the two sides, a key range would hold different rows on each:
+    # rows are then grouped by a number computed from the canonical text of their key (the same bytes on both
+    # sides whatever the collation), in one grouped scan of each side.
+
+    def bucket_of(self, key_columns: Sequence[tuple[str, str]], buckets: int) -> str:
+        return self.modulo(self.hash_number(key_columns), exp.Literal.number(int(buckets)).sql())
+
+    def _where(self, where: str | None) -> str:
+        return f" WHERE {where}" if where else ""
+
+    def bucket_checksums_sql(self, table: str, columns, key_columns, buckets: int, where) -> tuple[str, Params]:
+        """Count and hash sum per bucket of the key's hash, from one scan of the table."""
+        return (
+            f"SELECT b, COUNT(*), SUM(h) FROM (SELECT {self.bucket_of(key_columns, buckets)} AS b, "
+            f"{self.hash_number(columns)} AS h FROM {table}{self._where(where)}) s GROUP BY b",
+            {},
+        )
+
+    def bucket_hashes_sql(self, table: str, columns, key_columns, buckets: int, wanted, where):
+        """(key, row hash) of the rows in the ``wanted`` buckets (all rows when ``wanted`` is None)."""
+        keys = ", ".join(self.ident(k) for k, _ in key_columns)
+        if wanted is None:
+            return f"SELECT {keys}, {self.row_hash(columns)} FROM {table}{self._where(where)}", {}
+        listed, params = self.bucket_list(wanted)
+        return (
+            f"SELECT {keys}, h FROM (SELECT {keys}, {self.row_hash(columns)} AS h, "
+            f"{self.bucket_of(key_columns, buckets)} AS b FROM {table}{self._where(where)}) s WHERE {listed}",
+            params,
+        )
+
+    max_buckets_listed: int | None = 1000  # more differing buckets than this: every row is read instead
+
+    def bucket_list(self, wanted) -> tuple[str, Params]:
+        """``b`` in the wanted bucket numbers (whole numbers we computed, written as literals)."""
+        return f"b IN ({', '.join(exp.Literal.number(int(b)).sql() for b in wanted)})", {}
+
+    integer_types: frozenset[str] = frozenset()  # key types planned from count, minimum and maximum
+
+    def integer_key(self, data_type: str) -> bool:
+        return data_type in self.integer_types
+
+    def key_stats_sql(self, table: str, key: str, where: str | None) -> tuple[str, Params]:
+        column = self.ident(key)
+        return f"SELECT COUNT(*), MIN({column}), MAX({column}) FROM {table}{self._where(where)}", {}
+
+    def row_count_sql(self, table: str, where: str | None) -> tuple[str, Params]:
+        return f"SELECT COUNT(*) FROM {table}{self._where(where)}", {}
+
+    def rows_by_key_query(
+        self, table: str, select: str, pk: Sequence[str], keys: Sequence[Key], where: str | None = None
+    ):
         params: Params = {}
         for i, key in enumerate(keys):
             params.update((f"k{i}_{j}", v) for j, v in enumerate(key))
         binds = [[self.bind(f"k{i}_{j}") for j in range(len(pk))] for i in range(len(keys))]
         if len(pk) == 1:
-            where = f"{self.ident(pk[0])} IN ({', '.join(b[0] for b in binds)})"
+            match = f"{self.ident(pk[0])} IN ({', '.join(b[0] for b in binds)})"
         elif self.tuple_in:
             columns = "(" + ", ".join(self.ident(k) for k in pk) + ")"
-            where = f"{columns} IN ({', '.join('(' + ', '.join(b) + ')' for b in binds)})"
+            match = f"{columns} IN ({', '.join('(' + ', '.join(b) + ')' for b in binds)})"
         else:
             pairs = (" AND ".join(f"{self.ident(k)} = {v}" for k, v in zip(pk, b, strict=True)) for b in binds)
-            where = " OR ".join(f"({p})" for p in pairs)
-        return f"SELECT {select} FROM {table} WHERE {where}", params
+            match = " OR ".join(f"({p})" for p in pairs)
+        return f"SELECT {select} FROM {table} WHERE {f'({match}) AND ({where})' if where else match}", params
 
-    def canonical_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
+    def canonical_rows_query(self, table: str, columns, pk, keys: Sequence[Key], where: str | None = None):
         select = ", ".join([*(self.ident(k) for k in pk), *(self.canonical(c, t) for c, t in columns)])
-        return self.rows_by_key_query(table, select, pk, keys)
+        return self.rows_by_key_query(table, select, pk, keys, where)
 
-    def raw_rows_query(self, table: str, columns, pk, keys: Sequence[Key]):
+    def raw_rows_query(self, table: str, columns, pk, keys: Sequence[Key], where: str | None = None):
         select = ", ".join([*(self.ident(k) for k in pk), *(self.ident(c) for c, _ in columns)])
-        return self.rows_by_key_query(table, select, pk, keys)
+        return self.rows_by_key_query(table, select, pk, keys, where)
 
     # -- the sync file --------------------------------------------------------------------------
 

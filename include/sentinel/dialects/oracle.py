@@ -33,6 +33,8 @@ class OracleSentinel(SentinelDialect):
     row_values = False
     session_setup = ("ALTER SESSION SET NLS_SORT = BINARY NLS_COMP = BINARY NLS_NUMERIC_CHARACTERS = '.,'",)
     true_literal, false_literal = "1", "0"
+    # a column declared without a collation follows the session's NLS_COMP, set to BINARY above
+    binary_collations = frozenset(("USING_NLS_COMP", "BINARY"))
 
     def bind(self, name: str) -> str:
         return f":{name}"

@@ -17,15 +17,32 @@ class PostgresSentinel(SentinelDialect):
     name = "postgresql"
     sqlglot_dialect = "postgres"
 
+    # the database's default: ICU locale (``daticulocale`` in 15 and 16, ``datlocale`` from 17) or libc collate
+    DATABASE_COLLATION = (
+        "(SELECT CASE d.datlocprovider WHEN 'i' THEN 'icu ' || coalesce(to_jsonb(d) ->> 'daticulocale', "
+        "to_jsonb(d) ->> 'datlocale') WHEN 'b' THEN 'builtin ' || (to_jsonb(d) ->> 'datlocale') "
+        "ELSE 'libc ' || d.datcollate END FROM pg_database d WHERE d.datname = current_database())"
+    )
+    integer_types = frozenset(("smallint", "integer", "bigint"))
+    binary_collations = frozenset(("libc C", "libc POSIX", "libc C.UTF-8", "libc C.utf8", "builtin C"))
+
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
-        # a column without its own collation sorts in the database's
+        """The effective collation of every string column: its own (provider and locale, and whether it is
+        nondeterministic), or the database's default (which may be an ICU locale)."""
+        own = (
+            "(SELECT CASE l.collprovider WHEN 'd' THEN " + self.DATABASE_COLLATION + " "
+            "WHEN 'i' THEN 'icu ' || coalesce(to_jsonb(l) ->> 'colliculocale', to_jsonb(l) ->> 'colllocale') "
+            "WHEN 'b' THEN 'builtin ' || (to_jsonb(l) ->> 'colllocale') ELSE 'libc ' || l.collcollate END "
+            "|| CASE WHEN l.collisdeterministic THEN '' ELSE ' nondeterministic' END "
+            "FROM pg_collation l JOIN pg_namespace n ON n.oid = l.collnamespace "
+            "WHERE l.collname = c.collation_name AND n.nspname = c.collation_schema)"
+        )
         return (
-            "SELECT column_name, data_type, CASE WHEN collation_name IS NOT NULL THEN collation_name "
-            f"WHEN data_type IN ({', '.join(map(self.string, STRINGS))}) "
-            "THEN (SELECT datcollate FROM pg_database WHERE datname = current_database()) END "
-            "FROM information_schema.columns "
-            "WHERE table_schema = coalesce(%(schema)s, current_schema()) AND table_name = %(table)s "
-            "ORDER BY ordinal_position",
+            f"SELECT c.column_name, c.data_type, CASE WHEN c.collation_name IS NOT NULL THEN {own} "
+            f"WHEN c.data_type IN ({', '.join(map(self.string, STRINGS))}) THEN {self.DATABASE_COLLATION} END "
+            "FROM information_schema.columns c "
+            "WHERE c.table_schema = coalesce(%(schema)s, current_schema()) AND c.table_name = %(table)s "
+            "ORDER BY c.ordinal_position",
             {"schema": schema, "table": table},
         )
 
@@ -38,10 +55,12 @@ class PostgresSentinel(SentinelDialect):
         if data_type in NUMERIC or data_type in FLOATS:
             return f"trim_scale({col}::numeric)::text"
         if data_type.startswith("timestamp"):
-            digits = self.timestamp_precision
-            fraction = ".US" if digits >= 6 else ("" if digits == 0 else ".MS")
+            digits = min(self.timestamp_precision, 6)  # PostgreSQL keeps microseconds
             zone = " AT TIME ZONE 'UTC'" if "with time zone" in data_type else ""
-            return f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS{fraction}')"
+            if digits == 0:
+                return f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+            text = f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+            return text if digits == 6 else f"left({text}, {digits - 6})"  # the first ``digits`` digits
         if data_type == "date":
             return f"to_char({col}, 'YYYY-MM-DD')"
         if data_type == "character":
@@ -58,6 +77,17 @@ class PostgresSentinel(SentinelDialect):
 
     def hash_number(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"('x' || substr({self.row_hash(columns)}, 1, 15))::bit(60)::bigint"
+
+    def bucket_of(self, key_columns: Sequence[tuple[str, str]], buckets: int) -> str:
+        """The key's bucket from ``hashtextextended`` of its canonical text, bytes in ``COLLATE "C"`` (a
+        nondeterministic collation would hash its sort key instead): several times cheaper than md5, and
+        stable across versions (hash partitioning depends on it)."""
+        return f'mod(hashtextextended(({self.row_text(key_columns)}) COLLATE "C", 0), {int(buckets)})'
+
+    max_buckets_listed = None  # an array parameter of any length, matched by hash in one scan
+
+    def bucket_list(self, wanted) -> tuple[str, Params]:
+        return "b = ANY(%(buckets)s)", {"buckets": [int(b) for b in wanted]}
 
     def true(self) -> str:
         return "TRUE"

@@ -25,6 +25,8 @@ class SnowflakeSentinel(SentinelDialect):
     sqlglot_dialect = "snowflake"
     folds_to_upper = True
     row_values = False
+    # no collation (NULL) compares bytes, as does the explicit 'utf8' (and '' )
+    binary_collations = frozenset((None, "", "utf8"))
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
         return (

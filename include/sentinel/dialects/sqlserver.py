@@ -31,6 +31,12 @@ class SqlServerSentinel(SentinelDialect):
     begin = "BEGIN TRANSACTION;"
     commit = "COMMIT TRANSACTION;"
     true_literal, false_literal = "1", "0"
+    integer_types = frozenset(("tinyint", "smallint", "int", "bigint"))
+
+    def sorts_alike(self, source: str | None, target: str | None) -> bool:
+        """Two BIN2 collations both order by code point, whatever their locale part."""
+        binary = all(c is not None and c.upper().endswith("_BIN2") for c in (source, target))
+        return source == target or binary
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
         return (
@@ -86,7 +92,8 @@ class SqlServerSentinel(SentinelDialect):
         return f"CAST(CAST(SUBSTRING({digest}, 1, 7) AS BIGINT) AS DECIMAL(38, 0))"
 
     def modulo(self, left: str, right: str) -> str:
-        return f"({left}) %% {right}"  # %% : pymssql formats the query with Python's % operator
+        # pymssql substitutes only %(name)s binds (by pattern, not with Python's % operator): a % stays a %
+        return f"({left}) % {right}"
 
     def timestamp_literal(self, value: datetime) -> str:
         kind = "DATETIMEOFFSET(7)" if value.tzinfo is not None else "DATETIME2(7)"

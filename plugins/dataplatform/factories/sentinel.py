@@ -39,14 +39,75 @@ def _config(path: Path):
     return load_config(path)
 
 
+def _layout(dag_id: str, run_id: str):
+    from include.sentinel.steps import Layout
+
+    return Layout(artifacts_root(dag_id, run_id), run_id)
+
+
+AIRFLOW_FIELDS = {"schedule", "alert_target", "sla_minutes", "catch_up"}
+
+
+def _settings(path: Path) -> dict[str, Any]:
+    """The config's ``airflow:`` section, once the whole file has been checked (at parse time: no database
+    nor environment is read, only the file)."""
+    from include.sentinel.config import ConfigError, parse_config
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping with source_database, target_database, tables, options, airflow")
+    parse_config({k: v for k, v in raw.items() if k != "airflow"})
+    settings = raw.get("airflow") or {}
+    if not isinstance(settings, dict) or (unknown := set(settings) - AIRFLOW_FIELDS):
+        raise ConfigError(f"airflow: unknown fields {sorted(unknown or settings)}; known: {sorted(AIRFLOW_FIELDS)}")
+    if settings.get("sla_minutes") is not None and not isinstance(settings["sla_minutes"], int | float):
+        raise ConfigError(f"airflow.sla_minutes: expected a number of minutes, got {settings['sla_minutes']!r}")
+    catch_up = settings.get("catch_up")
+    if catch_up is not None and not (isinstance(catch_up, dict) and catch_up.get("conn_id") and catch_up.get("sql")):
+        raise ConfigError("airflow.catch_up: give conn_id and sql (and optionally max_wait_minutes, poll_seconds)")
+    return settings
+
+
 def sentinel_dags() -> dict[str, DAG]:
+    """One DAG per config file; a file that cannot be used gives its own placeholder DAG saying why, and
+    leaves the others alone."""
     dags = {}
     for path in sorted(config_dir().glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text()) or {}
-        airflow = raw.get("airflow") or {}
-        dag = sentinel_dag(path, airflow)
+        try:
+            dag = sentinel_dag(path, _settings(path))
+        except Exception as exc:
+            dag = invalid_config_dag(path, exc)
         dags[dag.dag_id] = dag
     return dags
+
+
+def invalid_config_dag(path: Path, error: Exception) -> DAG:
+    """A placeholder for a config that cannot be used: its one task fails with the reason."""
+    message = f"{path.name}: {error}"
+    with DAG(
+        dag_id=f"sentinel_{path.stem}",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        tags=["sentinel", "invalid-config"],
+        default_args={"owner": os.environ.get("DATALOADER_OWNER", "data-platform")},
+        doc_md=(
+            f"## Comparison config `{path.name}` is invalid and is not run\n\n```\n{message}\n```\n\n"
+            "Fix the file; this DAG becomes the comparison DAG at the next parse."
+        ),
+    ) as dag:
+
+        @task(task_id="report_invalid_config", retries=0)
+        def report_invalid_config() -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(message)
+
+        report_invalid_config()
+    return dag
 
 
 def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
@@ -108,14 +169,14 @@ def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
         def plan(**context) -> list[dict]:
             from include.sentinel.steps import plan_tables
 
-            root = artifacts_root(dag_id, context["run_id"])
-            return plan_tables(_config(path), root, tables=context["params"]["tables"] or None)
+            layout = _layout(dag_id, context["run_id"])
+            return plan_tables(_config(path), layout, tables=context["params"]["tables"] or None)
 
         @task(pool=os.environ.get("SENTINEL_POOL", "sentinel_compare"))
         def compare_chunks(item: dict, **context) -> list[dict]:
             from include.sentinel.steps import compare_batch
 
-            return compare_batch(_config(path), artifacts_root(dag_id, context["run_id"]), item)
+            return compare_batch(_config(path), _layout(dag_id, context["run_id"]), item)
 
         @task
         def tables_of(items: list[dict]) -> list[str]:
@@ -128,9 +189,8 @@ def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
             params = context["params"]
             return finish(
                 _config(path),
-                artifacts_root(dag_id, context["run_id"]),
+                _layout(dag_id, context["run_id"]),
                 table,
-                run_id=context["run_id"],
                 allow_deletes=params["allow_deletes"],
                 reverify_wait=float(params["reverify_wait"]),
             )
@@ -141,7 +201,7 @@ def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
             from include.sentinel.steps import write_report
 
             summaries = list(summaries)
-            path = write_report(artifacts_root(dag_id, context["run_id"]), summaries)
+            path = write_report(_layout(dag_id, context["run_id"]), summaries)
             differing = [s for s in summaries if s.get("sql_file")]
             if differing:
                 text = "; ".join(

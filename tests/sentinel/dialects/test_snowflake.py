@@ -18,6 +18,11 @@ NAME = """CASE WHEN "FIRST_NAME" IS NULL THEN 'N' ELSE LENGTH("FIRST_NAME") || '
 SALARY = """CASE WHEN "SALARY" IS NULL THEN 'N' ELSE TO_VARCHAR("SALARY") END"""
 ROW = f"{NAME} || '|' || {SALARY}"
 COLUMNS = [("first_name", "TEXT"), ("salary", "NUMBER")]
+KEYS = [("region", "TEXT"), ("order_no", "NUMBER")]
+KEY_ROW = (
+    """CASE WHEN "REGION" IS NULL THEN 'N' ELSE LENGTH("REGION") || ':' || "REGION" END || '|' || """
+    """CASE WHEN "ORDER_NO" IS NULL THEN 'N' ELSE TO_VARCHAR("ORDER_NO") END"""
+)
 
 QUERIES = {
     "columns": (
@@ -57,6 +62,24 @@ QUERIES = {
         'SELECT "REGION", "ORDER_NO", "FIRST_NAME", "SALARY" FROM "HR"."EMPLOYEES" '
         'WHERE ("REGION", "ORDER_NO") IN ((%(k0_0)s, %(k0_1)s), (%(k1_0)s, %(k1_1)s))',
         {"k0_0": "eu", "k0_1": 1, "k1_0": "us", "k1_1": 2},
+    ),
+    # key columns collated differently on the two sides: buckets of the key's hash, in one grouped scan
+    "bucket_checksums": (
+        D.bucket_checksums_sql(T, COLUMNS, KEYS, 64, None),
+        f"SELECT b, COUNT(*), SUM(h) FROM (SELECT MOD(MD5_NUMBER_UPPER64({KEY_ROW}), 64) AS b, "
+        f'MD5_NUMBER_UPPER64({ROW}) AS h FROM "HR"."EMPLOYEES") s GROUP BY b',
+        {},
+    ),
+    "bucket_hashes": (
+        D.bucket_hashes_sql(T, COLUMNS, KEYS, 64, [3, 17], None),
+        f'SELECT "REGION", "ORDER_NO", h FROM (SELECT "REGION", "ORDER_NO", MD5({ROW}) AS h, '
+        f'MOD(MD5_NUMBER_UPPER64({KEY_ROW}), 64) AS b FROM "HR"."EMPLOYEES") s WHERE b IN (3, 17)',
+        {},
+    ),
+    "bucket_hashes_all": (
+        D.bucket_hashes_sql(T, COLUMNS, KEYS, 64, None, None),
+        f'SELECT "REGION", "ORDER_NO", MD5({ROW}) FROM "HR"."EMPLOYEES"',
+        {},
     ),
 }
 
@@ -105,3 +128,9 @@ def test_the_sync_file():
     ]
     for statement in text.splitlines()[4:6]:
         sqlglot.parse_one(statement.rstrip(";"), read="snowflake", error_level=ErrorLevel.RAISE)
+
+
+def test_no_collation_and_utf8_sort_alike_and_others_do_not():
+    assert D.sorts_alike(None, "utf8")
+    assert not D.sorts_alike(None, "en-ci")
+    assert D.sorts_alike("en-ci", "en-ci")

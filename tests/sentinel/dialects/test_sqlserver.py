@@ -1,6 +1,7 @@
 """SQL Server: the exact SQL of the comparator's queries and of a sync file, each parsed by sqlglot as T-SQL.
 
-No SQL Server runs here; these pin what pymssql would send (``%(name)s`` binds, ``%%`` for a literal %).
+No SQL Server runs here; these pin what pymssql would send (``%(name)s`` binds; a % is sent as it is, since
+pymssql substitutes binds by pattern).
 """
 
 from datetime import UTC, date, datetime
@@ -22,6 +23,10 @@ SALARY = f"CASE WHEN [salary] IS NULL THEN 'N' ELSE {SALARY_TEXT} END"
 ROW = f"CONCAT({NAME}, '|', {SALARY})"
 NUMBER = f"CAST(CAST(SUBSTRING(HASHBYTES('MD5', {ROW}), 1, 7) AS BIGINT) AS DECIMAL(38, 0))"
 COLUMNS = [("first_name", "nvarchar"), ("salary", "decimal")]
+KEYS = [("region", "nvarchar"), ("order_no", "int")]
+REGION = "CASE WHEN [region] IS NULL THEN 'N' ELSE CONCAT(LEN([region] + 'x') - 1, ':', [region]) END"
+KEY_ROW = f"CONCAT({REGION}, '|', CASE WHEN [order_no] IS NULL THEN 'N' ELSE CONVERT(VARCHAR(64), [order_no]) END)"
+KEY_NUMBER = f"CAST(CAST(SUBSTRING(HASHBYTES('MD5', {KEY_ROW}), 1, 7) AS BIGINT) AS DECIMAL(38, 0))"
 LOWER = "([region] > %(lo0)s OR ([region] = %(lo0)s AND [order_no] >= %(lo1)s))"
 
 QUERIES = {
@@ -34,7 +39,7 @@ QUERIES = {
     "boundaries": (
         D.boundaries_query(T, ["id"], "[active] = 1", 100),
         "SELECT [id] FROM (SELECT [id], ROW_NUMBER() OVER (ORDER BY [id]) AS rn FROM [hr].[employees] "
-        "WHERE [active] = 1) s WHERE (rn - 1) %% %(chunk)s = 0 ORDER BY [id]",
+        "WHERE [active] = 1) s WHERE (rn - 1) % %(chunk)s = 0 ORDER BY [id]",
         {"chunk": 100},
     ),
     "checksum_composite_key": (
@@ -60,6 +65,25 @@ QUERIES = {
         "SELECT [region], [order_no], [first_name], [salary] FROM [hr].[employees] WHERE "
         "([region] = %(k0_0)s AND [order_no] = %(k0_1)s) OR ([region] = %(k1_0)s AND [order_no] = %(k1_1)s)",
         {"k0_0": "eu", "k0_1": 1, "k1_0": "us", "k1_1": 2},
+    ),
+    # key columns collated differently on the two sides: buckets of the key's hash, in one grouped scan
+    "bucket_checksums": (
+        D.bucket_checksums_sql(T, COLUMNS, KEYS, 64, None),
+        f"SELECT b, COUNT(*), SUM(h) FROM (SELECT ({KEY_NUMBER}) % 64 AS b, {NUMBER} AS h FROM [hr].[employees]) s "
+        "GROUP BY b",
+        {},
+    ),
+    "bucket_hashes": (
+        D.bucket_hashes_sql(T, COLUMNS, KEYS, 64, [3, 17], "[active] = 1"),
+        f"SELECT [region], [order_no], h FROM (SELECT [region], [order_no], CONVERT(VARCHAR(32), HASHBYTES('MD5', "
+        f"{ROW}), 2) AS h, ({KEY_NUMBER}) % 64 AS b FROM [hr].[employees] WHERE [active] = 1) s WHERE b IN (3, 17)",
+        {},
+    ),
+    "rows_by_key_filtered": (
+        D.raw_rows_query(T, COLUMNS, ["id"], [(1,), (2,)], "[active] = 1"),
+        "SELECT [id], [first_name], [salary] FROM [hr].[employees] WHERE ([id] IN (%(k0_0)s, %(k1_0)s)) "
+        "AND ([active] = 1)",
+        {"k0_0": 1, "k1_0": 2},
     ),
 }
 
@@ -122,3 +146,20 @@ def test_the_sync_file_commits_explicit_transactions():
     ]
     for statement in text.splitlines()[4:]:
         sqlglot.parse_one(statement.rstrip(";"), read="tsql", error_level=ErrorLevel.RAISE)
+
+
+def test_bin2_collations_sort_alike_and_others_do_not():
+    assert D.sorts_alike("Latin1_General_100_BIN2", "Latin1_General_100_BIN2_UTF8".removesuffix("_UTF8"))
+    assert D.sorts_alike("Latin1_General_BIN2", "Japanese_BIN2")
+    assert not D.sorts_alike("SQL_Latin1_General_CP1_CI_AS", "Latin1_General_100_BIN2")
+    assert not D.sorts_alike("SQL_Latin1_General_CP1_CI_AS", "SQL_Latin1_General_CP1_CS_AS")
+
+
+def test_pymssql_sends_a_modulo_as_written():
+    from pymssql._mssql import substitute_params
+
+    sql, params = D.boundaries_query(T, ["id"], None, 100)
+    sent = substitute_params(sql, params).decode()
+    assert sent.endswith("WHERE (rn - 1) % 100 = 0 ORDER BY [id]")
+    sql, params = D.bucket_checksums_sql(T, COLUMNS, KEYS, 64, None)
+    assert substitute_params(sql, params).decode() == sql
