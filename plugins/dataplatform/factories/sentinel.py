@@ -67,7 +67,11 @@ def _settings(path: Path) -> dict[str, Any]:
         raise ConfigError(f"airflow.sla_minutes: expected a number of minutes, got {settings['sla_minutes']!r}")
     catch_up = settings.get("catch_up")
     if catch_up is not None and not (isinstance(catch_up, dict) and catch_up.get("conn_id") and catch_up.get("sql")):
-        raise ConfigError("airflow.catch_up: give conn_id and sql (and optionally max_wait_minutes, poll_seconds)")
+        raise ConfigError(
+            "airflow.catch_up: give conn_id and sql (and optionally db_type, max_wait_minutes, poll_seconds)"
+        )
+    if catch_up is not None:  # the query runs with the driver of db_type: by default the target's
+        settings = {**settings, "catch_up": {"db_type": raw["target_database"]["db_type"], **catch_up}}
     return settings
 
 
@@ -159,6 +163,7 @@ def sentinel_dag(path: Path, settings: dict[str, Any]) -> DAG:
                 SqlConditionSensor(
                     task_id="wait_for_target",
                     conn_id=catch_up["conn_id"],
+                    db_type=catch_up["db_type"],
                     sql=catch_up["sql"],
                     max_wait=timedelta(minutes=float(catch_up.get("max_wait_minutes", 30))),
                     poll_interval=float(catch_up.get("poll_seconds", 30)),

@@ -13,19 +13,24 @@ from dataplatform.triggers.source_changes import SourceChangesTrigger
 
 class SqlConditionSensor(BaseOperator):
     """:param conn_id: the connection to query.
+    :param db_type: its kind of database (``postgresql``, ``oracle``, ...), which picks the project's driver.
     :param sql: a query whose first column of the first row is positive when the condition holds.
     :param max_wait: how long to wait before skipping the run."""
 
     template_fields = ("sql",)
 
-    def __init__(self, *, conn_id: str, sql: str, max_wait: timedelta, poll_interval: float = 30.0, **kwargs):
+    def __init__(
+        self, *, conn_id: str, db_type: str, sql: str, max_wait: timedelta, poll_interval: float = 30.0, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.conn_id, self.sql, self.max_wait, self.poll_interval = conn_id, sql, max_wait, poll_interval
+        self.conn_id, self.db_type, self.sql = conn_id, db_type, sql
+        self.max_wait, self.poll_interval = max_wait, poll_interval
 
     def execute(self, context):
         self.defer(
             trigger=SourceChangesTrigger(
                 conn_id=self.conn_id,
+                db_type=self.db_type,
                 count_sql=self.sql,
                 deadline=(datetime.now(UTC) + self.max_wait).isoformat(),
                 poll_interval=self.poll_interval,
