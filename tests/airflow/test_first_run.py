@@ -22,13 +22,16 @@ def pinned(requirements: str) -> set[str]:
     return {re.split(r"[=\[]", line)[0].lower() for line in lines if line and not line.startswith(("#", "-r"))}
 
 
+SOURCE_CONN_TYPES = {"postgresql": "postgres", "clickhouse": "generic"}  # ClickHouse: the loader's own driver
+
+
 def test_every_connection_the_code_uses_by_default_is_declared_with_its_type():
     demo_dbconfigs = yaml.safe_load((ROOT / "include/demo/control_tables.yaml").read_text())["dbconfigs"]
     expected = {
         ControlDatabaseHook.default_conn_name: ControlDatabaseHook.conn_type,
         AirflowApiHook.default_conn_name: AirflowApiHook.conn_type,
         LoaderSettings().databricks_conn_id: "databricks",
-        **{d["db_config_key"]: "postgres" for d in demo_dbconfigs},
+        **{d["db_config_key"]: SOURCE_CONN_TYPES[d["db_type"]] for d in demo_dbconfigs},
     }
     assert {k: c["conn_type"] for k, c in CONNECTIONS.items()} == expected
 

@@ -32,6 +32,15 @@ def test_a_connection_becomes_connection_params_with_its_extra_as_options(monkey
     assert "s3cret" not in repr(params)
 
 
+def test_a_url_in_the_extra_is_the_whole_connection(monkeypatch):
+    conn = {"conn_type": "generic", "extra": {"url": "chdb:///var/lib/demo-clickhouse", "secure": False}}
+    monkeypatch.setenv("AIRFLOW_CONN_DEMO_CLICKHOUSE", json.dumps(conn))
+
+    params = source_params("demo_clickhouse")
+
+    assert (params.url, params.host, params.options) == ("chdb:///var/lib/demo-clickhouse", None, {"secure": False})
+
+
 def test_a_missing_connection_names_the_connection_and_how_to_add_it():
     with pytest.raises(
         SourceConnectionMissing, match=r"no Airflow connection 'sales_nowhere'.*AIRFLOW_CONN_SALES_NOWHERE"

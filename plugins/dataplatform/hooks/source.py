@@ -2,9 +2,11 @@
 
 Host, port, schema (the database; Oracle: the service name; Snowflake: host is the account), login,
 password; ``extra`` holds driver options (Snowflake ``warehouse``/``role``/``schema``, PostgreSQL
-``sslmode``, ClickHouse ``secure``, ...). Whatever secrets backend Airflow is set up with serves it. The load
-(local engine) and the change sensor both resolve their source here; a Databricks job resolves the same
-dbconfig from its secret scope instead (``include/dataloader/connections.py``), since it has no Airflow.
+``sslmode``, ClickHouse ``secure``, ...), or ``url``: the whole connection as one URL (ClickHouse
+``http://...`` or an embedded ``chdb:///path``; a libpq URI). Whatever secrets backend Airflow is set up
+with serves it. The load (local engine) and the change sensor both resolve their source here; a Databricks
+job resolves the same dbconfig from its secret scope instead (``include/dataloader/connections.py``),
+since it has no Airflow.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ class SourceConnectionMissing(LookupError):
 
 def connection_params(conn: Any) -> ConnectionParams:
     """ConnectionParams from an Airflow Connection (secrets included: never log the result)."""
-    extra = conn.extra_dejson if conn.extra else {}
+    extra = dict(conn.extra_dejson) if conn.extra else {}
+    url = extra.pop("url", None)  # a whole URL (a chdb:///path, a libpq URI) instead of the fields
     return ConnectionParams(
         host=conn.host or None,
         port=int(conn.port) if conn.port else None,
         database=conn.schema or None,
         user=conn.login or None,
         password=conn.password or None,
+        url=url or None,
         options={k: v for k, v in extra.items() if isinstance(v, str | int | bool)},
     )
 
