@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean bench-loader bench-sentinel
+.PHONY: demo test lint format venv clean bench-loader bench-sentinel system-packages
 
 venv: $(STAMP)
 
@@ -17,8 +17,17 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m include.demo
 
-test: $(STAMP) lint
+test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest
+
+# Debian's PostgreSQL links ICU (pgserver's build does not): the sentinel's collation tests start one.
+# Installed once, when missing; nothing is started as a service.
+system-packages:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql (ICU collations for the sentinel tests)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+			apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,7 +57,7 @@ def drift(pair):
 @pytest.fixture(scope="session")
 def icu_server():
     if not DEBIAN_BIN:
-        pytest.skip("needs Debian's postgresql package (with ICU) for collation tests: apt-get install postgresql")
+        pytest.fail("the collation tests need Debian's postgresql package (it links ICU): run `make system-packages`")
     base = Path(tempfile.mkdtemp(prefix="sentinel-icu-"))
     url, stop = start_icu_server(base)
     yield url
