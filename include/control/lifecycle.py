@@ -162,6 +162,7 @@ class Lifecycle:
             watermark=summary.get("watermark"),
             message=summary.get("message"),
             switch_to_strategy=summary.get("switch_to_strategy"),
+            watermark_rows=summary.get("watermark_rows"),
         )
         if done is None:
             raise RowLost(self.control_key, self.run_id, self.repo.require(self.control_key))

@@ -29,6 +29,17 @@ from include.control.model import (
 
 Row = dict[str, Any]
 
+# A change to any of these makes the recorded count of target rows at the watermark meaningless.
+_WATERMARK_SCOPE = (
+    "incremental_value",
+    "incremental_column",
+    "incremental_type",
+    "source_schema",
+    "source_table_name",
+    "destination_catalog",
+    "destination_schema",
+    "destination_table_name",
+)
 MAX_MESSAGE_CHARS = 8000  # error texts from drivers can be huge; keep the head, which names the cause
 
 
@@ -211,6 +222,8 @@ class ControlRepository:
         row = ControlRow.from_mapping(merged)
         self._check_references(conn, row)
         columns = {k: v for k, v in row.as_columns().items() if k != "control_key"}
+        if any(columns[k] != current[k] for k in _WATERMARK_SCOPE if k in columns):
+            columns["watermark_rows"] = None  # counted for another watermark, cursor or table
         if row.cron != current["cron"]:
             columns["next_load_date_time"] = next_load_after(row.cron, datetime.now().astimezone())
         query = sql.SQL("UPDATE table_control SET {} WHERE control_key = %(control_key)s RETURNING *").format(
@@ -407,10 +420,13 @@ class ControlRepository:
         watermark: str | None,
         message: str | None = None,
         switch_to_strategy: str | None = None,
+        watermark_rows: int | None = None,
     ) -> Row | None:
         """In Progress → Succeeded. The watermark only moves forward; the retry budget is restored.
 
         ``switch_to_strategy``: a finished chunked backfill becomes incremental in the same transaction.
+        ``watermark_rows``: the target's rows at ``watermark``, kept when ``watermark`` is the row's
+        watermark afterwards (not behind it); a load without a watermark leaves the count alone.
         """
         with self._connect() as conn:
             cron = conn.execute("SELECT cron FROM table_control WHERE control_key = %(k)s", {"k": control_key})
@@ -424,7 +440,13 @@ class ControlRepository:
                        rows_processed = %(rows)s, retry_count = 0,
                        next_load_date_time = %(next_load)s,
                        load_strategy = coalesce(%(switch_to)s, load_strategy),
-                       incremental_value = watermark_max(incremental_type, incremental_value, %(wm)s)
+                       incremental_value = watermark_max(incremental_type, incremental_value, %(wm)s),
+                       watermark_rows = CASE
+                           WHEN %(wm)s::text IS NULL THEN watermark_rows
+                           WHEN watermark_max(incremental_type, %(wm)s, incremental_value) = %(wm)s
+                               THEN %(wm_rows)s::bigint
+                           ELSE watermark_rows
+                       END
                  WHERE control_key = %(key)s AND last_status = 'In Progress' AND current_run_id = %(run_id)s
                 RETURNING *
             ), h AS (
@@ -443,6 +465,7 @@ class ControlRepository:
                     "msg": _clip(message),
                     "next_load": next_load,
                     "switch_to": switch_to_strategy,
+                    "wm_rows": watermark_rows,
                 },
             ).fetchone()
 

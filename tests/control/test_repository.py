@@ -125,6 +125,35 @@ def test_the_watermark_never_moves_backwards(repo, cursor_type, stored, offered,
     assert done["incremental_value"] == expected
 
 
+def test_succeed_stores_the_target_rows_at_the_watermark_it_commits(repo):
+    _running(repo, incremental_type="integer", incremental_value="900")
+    done = repo.succeed("sales.orders", "run-1", rows_processed=3, watermark="1000", watermark_rows=2)
+    assert (done["incremental_value"], done["watermark_rows"]) == ("1000", 2)
+
+    # the same watermark again, with another count (a late row at it was loaded): the count follows
+    assert repo.queue("sales.orders", "run-2") and repo.start("sales.orders", "run-2")
+    done = repo.succeed("sales.orders", "run-2", rows_processed=1, watermark="1000", watermark_rows=3)
+    assert (done["incremental_value"], done["watermark_rows"]) == ("1000", 3)
+
+    # a run without a watermark (a backfill's interval), or behind it, leaves the count of the kept one
+    for run_id, offered in (("run-3", None), ("run-4", "950")):
+        assert repo.queue("sales.orders", run_id) and repo.start("sales.orders", run_id)
+        done = repo.succeed("sales.orders", run_id, rows_processed=1, watermark=offered, watermark_rows=7)
+        assert (done["incremental_value"], done["watermark_rows"]) == ("1000", 3)
+
+    # a new watermark whose count is not known: NULL, not the old watermark's count
+    assert repo.queue("sales.orders", "run-5") and repo.start("sales.orders", "run-5")
+    done = repo.succeed("sales.orders", "run-5", rows_processed=1, watermark="1100")
+    assert (done["incremental_value"], done["watermark_rows"]) == ("1100", None)
+
+
+def test_a_watermark_set_by_hand_forgets_the_count_of_the_old_one(repo):
+    _running(repo, incremental_type="integer", incremental_value="900")
+    repo.succeed("sales.orders", "run-1", rows_processed=3, watermark="1000", watermark_rows=2)
+    assert repo.update("sales.orders", {"cron": "0 * * * *"})["watermark_rows"] == 2
+    assert repo.update("sales.orders", {"incremental_value": "500"})["watermark_rows"] is None
+
+
 def test_succeed_restores_the_retry_budget(repo, control_url):
     _running(repo)
     execute(control_url, "UPDATE table_control SET retry_count = 2")

@@ -124,12 +124,13 @@ def test_reload_interval_merges_the_runs_interval_without_moving_the_watermark(
 
 
 def test_check_and_load_skips_when_nothing_changes_then_waits_deferred_for_a_change(
-    airflow_db, loader_dag, repo, orders, source_sql, monkeypatch
+    airflow_db, loader_dag, loader_env, spark, repo, orders, source_sql, monkeypatch
 ):
     monkeypatch.setenv("DATALOADER_CHANGE_WAIT_MINUTES", "0.05")  # 3 seconds
     repo.add(control_row("orders", "check_and_load", **ORDERS))
     assert loader_dag("test.orders").test().state == "success"  # no watermark yet: loads everything
     before = repo.get("test.orders")
+    assert before["watermark_rows"] == 1  # the target's rows at the watermark it committed
 
     quiet = loader_dag("test.orders").test()
 
@@ -142,7 +143,17 @@ def test_check_and_load_skips_when_nothing_changes_then_waits_deferred_for_a_cha
     changed = loader_dag("test.orders").test()
 
     assert tasks(changed) == {("wait_for_changes", -1): "success", ("queue", -1): "success", ("load", -1): "success"}
-    assert repo.get("test.orders")["incremental_value"] == "2024-02-01 00:00:00"
+    row = repo.get("test.orders")
+    assert (row["incremental_value"], row["watermark_rows"]) == ("2024-02-01 00:00:00", 1)
+
+    # a row committed later at exactly the watermark: the sensor counts as the load reads (>=)
+    source_sql("INSERT INTO orders VALUES (14, 'late', '2024-02-01')")
+    late = loader_dag("test.orders").test()
+
+    assert tasks(late) == {("wait_for_changes", -1): "success", ("queue", -1): "success", ("load", -1): "success"}
+    row = repo.get("test.orders")
+    assert (row["incremental_value"], row["watermark_rows"]) == ("2024-02-01 00:00:00", 2)
+    assert warehouse_rows(spark, loader_env, "orders") == 14
 
 
 def test_manual_params_force_a_full_reload_or_override_the_watermark(airflow_db, loader_dag, repo, orders):

@@ -5,24 +5,27 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from dataplatform.triggers.source_changes import SourceChangesTrigger
+from include.dataloader.dialects import dialect_for
+from include.dataloader.queries import Cursor, SourceQueries
 from tests.conftest import airflow_conn_json
 
 COUNT = 'SELECT COUNT(*) AS changes FROM "public"."orders" WHERE "id" > 2'
 
 
-def trigger(deadline: datetime) -> SourceChangesTrigger:
+def trigger(deadline: datetime, count_sql: str = COUNT, watermark_rows: int | None = None) -> SourceChangesTrigger:
     return SourceChangesTrigger(
         conn_id="test_source",
         db_type="postgresql",
-        count_sql=COUNT,
+        count_sql=count_sql,
         deadline=deadline.isoformat(),
         poll_interval=0.2,
+        watermark_rows=watermark_rows,
     )
 
 
 def test_serialize_mirrors_the_constructor():
     deadline = datetime(2024, 1, 1, tzinfo=UTC)
-    assert trigger(deadline).serialize() == (
+    assert trigger(deadline, watermark_rows=3).serialize() == (
         "dataplatform.triggers.source_changes.SourceChangesTrigger",
         {
             "conn_id": "test_source",
@@ -30,6 +33,7 @@ def test_serialize_mirrors_the_constructor():
             "count_sql": COUNT,
             "deadline": "2024-01-01T00:00:00+00:00",
             "poll_interval": 0.2,
+            "watermark_rows": 3,
         },
     )
 
@@ -51,3 +55,25 @@ def test_fires_once_rows_arrive_and_times_out_otherwise(source_url, source_sql, 
 
     source_sql("INSERT INTO orders VALUES (3), (4)")
     assert first_event(trigger(datetime.now(UTC) + timedelta(seconds=30))) == {"status": "changes", "count": 2}
+
+
+def test_a_row_committed_later_at_the_watermark_fires_as_the_load_would_read_it(source_url, source_sql, monkeypatch):
+    """The target had 1 row at the watermark (2): a second source row at 2 is a change; none is not."""
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_SOURCE", airflow_conn_json(source_url))
+    source_sql("CREATE TABLE orders (id int, version int)")
+    source_sql("INSERT INTO orders VALUES (1, 1), (2, 2)")
+    queries = SourceQueries(dialect_for("postgresql"), "public", "orders")
+    count_sql = queries.change_count(Cursor("version", "integer"), "2", at_watermark=True)
+
+    def soon():
+        return datetime.now(UTC) + timedelta(seconds=1)
+
+    assert first_event(trigger(soon(), count_sql, watermark_rows=1)) == {"status": "timeout"}
+
+    source_sql("INSERT INTO orders VALUES (3, 2)")  # late, at exactly the watermark's value
+    assert first_event(trigger(soon(), count_sql, watermark_rows=1)) == {"status": "changes", "count": 1}
+    # without the target's count, only rows past the watermark count: as before
+    assert first_event(trigger(soon(), count_sql)) == {"status": "timeout"}
+
+    source_sql("INSERT INTO orders VALUES (4, 3)")
+    assert first_event(trigger(soon(), count_sql, watermark_rows=1)) == {"status": "changes", "count": 2}

@@ -15,6 +15,7 @@ from include.dataloader.strategies.base import (
     committed_watermark,
     evolve_schema,
     lookback_start,
+    rows_at_watermark,
     stage,
 )
 from include.dataloader.strategies.matching import not_in_target
@@ -36,7 +37,13 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
         ctx.warehouse.write(df, ctx.target, mode="overwrite")
         rows = ctx.warehouse.read(ctx.target).count()
         new_watermark = None if interval else committed_watermark(ctx, cursor)
-        return ctx.summary(started, rows_read=rows, inserted=rows, watermark=new_watermark)
+        return ctx.summary(
+            started,
+            rows_read=rows,
+            inserted=rows,
+            watermark=new_watermark,
+            watermark_rows=rows_at_watermark(ctx, cursor, new_watermark),
+        )
 
     added = evolve_schema(ctx)
     staging = stage(ctx, df)
@@ -50,10 +57,12 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
             ctx.warehouse.write(new_rows, ctx.target, mode="append")
     finally:
         ctx.warehouse.drop(staging)
+    new_watermark = None if interval else committed_watermark(ctx, cursor) or watermark
     return ctx.summary(
         started,
         rows_read=read,
         inserted=appended,
-        watermark=None if interval else committed_watermark(ctx, cursor) or watermark,
+        watermark=new_watermark,
+        watermark_rows=rows_at_watermark(ctx, cursor, new_watermark),
         added_columns=added,
     )

@@ -38,6 +38,7 @@ class LoadSummary:
     updated: int = 0
     deleted: int = 0
     watermark: str | None = None
+    watermark_rows: int | None = None  # target rows at ``watermark``: what a wait outside the load compares
     duration_seconds: float = 0.0
     skipped: bool = False
     message: str | None = None
@@ -255,6 +256,19 @@ def committed_watermark(ctx: LoadContext, cursor: Cursor) -> str | None:
     if value is None:
         return None
     return f"{value}+00:00" if cursor.with_time_zone and cursor.kind == "timestamp" else value
+
+
+def rows_at_watermark(ctx: LoadContext, cursor: Cursor, watermark: str | None) -> int | None:
+    """Target rows whose cursor is exactly ``watermark`` (None without one): a read ``>= watermark``
+    re-reads them, so a source with more rows there has rows the target does not have yet."""
+    if watermark is None:
+        return None
+    if not ctx.warehouse.exists(ctx.target):
+        return 0
+    column = spark_ident(ctx.source.target_name(cursor.column))
+    return ctx.spark.sql(
+        f"SELECT count(*) AS n FROM {ctx.warehouse.ref(ctx.target)} WHERE {column} = {spark_literal(cursor, watermark)}"
+    ).collect()[0]["n"]
 
 
 def lookback_start(cursor: Cursor, watermark: str | None, lookback_minutes: int | None) -> Any:

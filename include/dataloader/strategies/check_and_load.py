@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import time
 
-from include.dataloader.queries import Cursor
 from include.dataloader.strategies import incremental
-from include.dataloader.strategies.base import Interval, LoadContext, LoadSummary, spark_literal
-from include.dataloader.target import spark_ident
+from include.dataloader.strategies.base import Interval, LoadContext, LoadSummary, rows_at_watermark
 
 
 def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | None = None) -> LoadSummary:
     if interval is not None:  # a backfill reloads its interval whatever the count says
         return incremental.load(ctx, watermark, interval)
     started = time.monotonic()
-    changes = count_changes(ctx, watermark)
+    changes, at_watermark = count_changes(ctx, watermark)
     if changes == 0:
-        return ctx.summary(started, skipped=True, watermark=watermark, message="skipped: no changes past the watermark")
+        return ctx.summary(
+            started,
+            skipped=True,
+            watermark=watermark,
+            watermark_rows=at_watermark,
+            message="skipped: no changes past the watermark",
+        )
     summary = incremental.load(ctx, watermark)
     summary.strategy = ctx.row.load_strategy
     summary.message = f"{changes} changes past the watermark"
     return summary
 
 
-def count_changes(ctx: LoadContext, watermark: str | None) -> int:
-    """Source rows past the watermark, plus those at it that the target does not have yet.
+def count_changes(ctx: LoadContext, watermark: str | None) -> tuple[int, int | None]:
+    """Source rows past the watermark, plus those at it that the target does not have yet; and the
+    target's rows at the watermark (None without one), which a skipped run records as the load would.
 
     The load reads ``cursor >= watermark``, so the count must see rows committed later with the
     watermark's very value. Counting ``>=`` alone never reaches zero (the row that set the watermark is at
@@ -33,15 +38,6 @@ def count_changes(ctx: LoadContext, watermark: str | None) -> int:
     cursor = ctx.source.cursor(kind=ctx.row.incremental_type)
     counts = ctx.source.scalar_row(ctx.source.queries.change_count(cursor, watermark, at_watermark=True))
     if watermark is None:
-        return int(counts["changes"])
-    late = int(counts["at_watermark"]) - target_rows_at(ctx, cursor, watermark)
-    return int(counts["changes"]) + max(late, 0)
-
-
-def target_rows_at(ctx: LoadContext, cursor: Cursor, watermark: str) -> int:
-    if not ctx.warehouse.exists(ctx.target):
-        return 0
-    column = spark_ident(ctx.source.target_name(cursor.column))
-    return ctx.spark.sql(
-        f"SELECT count(*) AS n FROM {ctx.warehouse.ref(ctx.target)} WHERE {column} = {spark_literal(cursor, watermark)}"
-    ).collect()[0]["n"]
+        return int(counts["changes"]), None
+    in_target = rows_at_watermark(ctx, cursor, watermark)
+    return int(counts["changes"]) + max(int(counts["at_watermark"]) - in_target, 0), in_target

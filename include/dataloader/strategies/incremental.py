@@ -18,6 +18,7 @@ from include.dataloader.strategies.base import (
     committed_watermark,
     latest_per_key,
     lookback_start,
+    rows_at_watermark,
     upsert,
 )
 
@@ -32,12 +33,14 @@ def load(ctx: LoadContext, watermark: str | None = None, interval: Interval | No
     df = ctx.source.read(query)
     df = latest_per_key(df, ctx.keys, ctx.source.target_name(cursor.column))
     merged = upsert(ctx, df)
+    new_watermark = None if interval else committed_watermark(ctx, cursor) or watermark
     return ctx.summary(
         started,
         rows_read=merged.rows,
         inserted=merged.inserted,
         updated=merged.updated,
-        watermark=None if interval else committed_watermark(ctx, cursor) or watermark,
+        watermark=new_watermark,
+        watermark_rows=rows_at_watermark(ctx, cursor, new_watermark),
         message=f"reloaded [{interval[0]}, {interval[1]})" if interval else None,
         added_columns=merged.added_columns,
     )

@@ -1,4 +1,5 @@
-"""check_and_load: wait, deferred, until the source has rows past the row's watermark."""
+"""check_and_load: wait, deferred, until the source has rows the load would bring: past the row's
+watermark, or at it beyond the target's rows there (``watermark_rows``), as the strategy counts."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from include.dataloader.queries import Cursor, SourceQueries
 
 
 class SourceChangesSensor(BaseSensorOperator):
-    """Succeeds when the source has rows past the watermark; skips the run when none come in time.
+    """Succeeds when the source has rows to load (past the watermark, or late at it); skips the run when
+    none come in time.
 
     The count query is built from the live control row when the task runs, and runs on the source's
     Airflow connection (``db_config_key``) through the project's own driver, as the load does. Deferred,
@@ -46,8 +48,10 @@ class SourceChangesSensor(BaseSensorOperator):
         self.control_conn_id = control_conn_id
         self.deferrable = deferrable
 
-    def count_sql(self) -> tuple[str, str, str] | None:
-        """(source connection id, db_type, count query), or None on a first load (everything is new)."""
+    def count_sql(self) -> tuple[str, str, str, int | None] | None:
+        """(source connection id, db_type, count query, target rows at the watermark), or None on a first
+        load (everything is new). With the target's count known, the query also counts the source's rows
+        at the watermark; without it (NULL ``watermark_rows``), only the rows past it."""
         row = ControlDatabaseHook(self.control_conn_id).repository().require(self.control_key)
         watermark = row["incremental_value"]
         if watermark is None:
@@ -55,7 +59,9 @@ class SourceChangesSensor(BaseSensorOperator):
         with_tz = row["incremental_type"] == "timestamp" and datetime.fromisoformat(watermark).tzinfo is not None
         cursor = Cursor(row["incremental_column"], row["incremental_type"], with_time_zone=with_tz)
         queries = SourceQueries(dialect_for(row["db_type"]), row["source_schema"], row["source_table_name"])
-        return row["db_config_key"], row["db_type"], queries.change_count(cursor, watermark)
+        at_rows = row.get("watermark_rows")
+        sql = queries.change_count(cursor, watermark, at_watermark=at_rows is not None)
+        return row["db_config_key"], row["db_type"], sql, at_rows
 
     def execute(self, context):
         if not self.deferrable:
@@ -64,7 +70,7 @@ class SourceChangesSensor(BaseSensorOperator):
         if target is None:
             self.log.info("%s has no watermark yet: loading everything", self.control_key)
             return None
-        conn_id, db_type, sql = target
+        conn_id, db_type, sql, at_rows = target
         self.log.info("%s: waiting up to %s for changes: %s", self.control_key, self.max_wait, sql)
         self.defer(
             trigger=SourceChangesTrigger(
@@ -73,6 +79,7 @@ class SourceChangesSensor(BaseSensorOperator):
                 count_sql=sql,
                 deadline=(datetime.now(UTC) + self.max_wait).isoformat(),
                 poll_interval=self.poll_interval,
+                watermark_rows=at_rows,
             ),
             method_name="execute_complete",
         )
@@ -87,5 +94,5 @@ class SourceChangesSensor(BaseSensorOperator):
         target = self.count_sql()
         if target is None:
             return True
-        conn_id, db_type, sql = target
-        return count_rows(db_type, source_params(conn_id), sql) > 0
+        conn_id, db_type, sql, at_rows = target
+        return count_rows(db_type, source_params(conn_id), sql, at_rows) > 0
