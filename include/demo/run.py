@@ -37,10 +37,16 @@ def airflow_connection(url: str) -> str:
         {
             "conn_type": "postgres",
             "host": params.get("host"),
+            "port": int(params["port"]) if params.get("port") else None,
             "schema": params.get("dbname"),
             "login": params.get("user"),
         }
     )
+
+
+def clickhouse_connection(url: str) -> str:
+    """The ClickHouse source as Airflow sees it: the loader's own driver, the whole URL in the extra."""
+    return json.dumps({"conn_type": "generic", "extra": {"url": url}})
 
 
 def configure_airflow(control_url: str, source_url: str) -> Path:
@@ -56,7 +62,9 @@ def configure_airflow(control_url: str, source_url: str) -> Path:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "AIRFLOW_CONN_DATALOADER_CONTROL": airflow_connection(control_url),
+            # in Airflow a source is the connection its db_config_key names
             "AIRFLOW_CONN_DEMO_POSTGRES": airflow_connection(source_url),
+            "AIRFLOW_CONN_DEMO_CLICKHOUSE": clickhouse_connection(os.environ["DEMO_CLICKHOUSE_URL"]),
             "DATALOADER_SNAPSHOT_PATH": str(LOCAL / "control_snapshot.json"),
             # dag.test() cannot run a DAG with a deadline (see FACTS.md); the scheduler can
             "DATALOADER_DEADLINE_ALERTS": "off",
@@ -155,11 +163,12 @@ def failure_analysed_and_retried(repo: ControlRepository, source_url: str) -> No
 
     repo.update("demo.orders", {"alert_target": alert_receiver()})
     snapshot.write(snapshot.default_path(), repo.list())  # what the snapshot DAG does every minute
-    os.environ["DEMO_SOURCE_URL"] = "postgresql://postgres@127.0.0.1:9/demo_source"  # nothing listens there
+    unreachable = "postgresql://postgres@127.0.0.1:9/demo_source"  # nothing listens there
+    os.environ["AIRFLOW_CONN_DEMO_POSTGRES"] = airflow_connection(unreachable)
     run = loader_dags_from_snapshot(only="demo.orders")["demo.orders"].test()
     row = repo.get("demo.orders")
-    print(f"demo.orders run {run.state}: {row['last_status']}: {row['last_status_message'][:110]}")
-    os.environ["DEMO_SOURCE_URL"] = source_url  # the source is back
+    print(f"demo.orders run {run.state}: {row['last_status']}: {(row['last_status_message'] or '')[:110]}")
+    os.environ["AIRFLOW_CONN_DEMO_POSTGRES"] = airflow_connection(source_url)  # the source is back
 
     print("dataloader_monitor_failed:")
     for result in analyze_failed(repo, RuleAnalyzer(), DemoScheduler(), AlertPager(), max_retries=3):
