@@ -9,6 +9,7 @@ triggerer imports triggers and deadline callbacks from there). The scheduler cre
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -20,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from include.local import postgres
-from include.local.airflow_stack import AirflowStack, git_bundle, import_settings
+from include.local.airflow_stack import AirflowStack, free_port, git_bundle, import_settings
 from tests.conftest import ROOT, airflow_conn_json, serve_webhook
 
 RUN_TIMEOUT = 420  # seconds: task processes start slowly on two loaded cores
@@ -73,12 +74,21 @@ class GitDeployment:
 class Tier:
     """The running stack as its operator sees it: the REST API, the CLI, the control and source databases."""
 
-    def __init__(self, stack: AirflowStack, control_url: str, source_url: str, alerts, deployment: GitDeployment):
+    def __init__(
+        self,
+        stack: AirflowStack,
+        control_url: str,
+        source_url: str,
+        alerts,
+        deployment: GitDeployment,
+        databricks_port: int,
+    ):
         self.stack = stack
         self.control_url = control_url
         self.source_url = source_url
         self.alerts = alerts
         self.deployment = deployment
+        self.databricks_port = databricks_port  # where databricks_default points (test_databricks.py serves it)
         self.api = stack.client()
 
     # --- REST API ---
@@ -219,6 +229,7 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
     control_url = _database(pg_url, "tier_control", template=control_template)
     source_url = _database(pg_url, "tier_source")
     deployment = GitDeployment(base / "git")
+    databricks_port = free_port()
     stack = AirflowStack(
         home=base / "home",
         metadata_url=_database(pg_url, "tier_airflow"),
@@ -232,6 +243,17 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
             "DATALOADER_RETRIES": "0",
             "DATALOADER_CHANGE_POLL_SECONDS": "2",
             "DATALOADER_CHANGE_WAIT_MINUTES": "15",
+            # the Jobs API stand-in of test_databricks.py (over airflow_settings.yaml's workspace)
+            "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(
+                {
+                    "conn_type": "databricks",
+                    "host": "127.0.0.1",
+                    "port": databricks_port,
+                    "schema": "http",
+                    "password": "dapi-tier-token",
+                }
+            ),
+            "DATALOADER_DATABRICKS_POLL_SECONDS": "1",
         },
     )
     stack.env = {**stack.env, "AIRFLOW_CONN_AIRFLOW_API": stack.api_connection()}  # what the monitors use
@@ -240,7 +262,7 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
         stack.start()
         # the first-run checklist (README): connections and pools; the snapshot DAG starts unpaused
         import_settings(stack, ROOT / "airflow_settings.yaml")
-        tier = Tier(stack, control_url, source_url, alerts, deployment)
+        tier = Tier(stack, control_url, source_url, alerts, deployment, databricks_port)
         snapshot_dag = tier.wait_dags("dataloader_control_snapshot")["dataloader_control_snapshot"]
         assert snapshot_dag["is_paused"] is False, (
             "the snapshot DAG must start unpaused: no loader DAG exists without it"
