@@ -16,8 +16,9 @@ from pyspark.sql.connect.readwriter import DataFrameWriter
 from sqlglot import exp
 
 from include.dataloader.dialects import ConnectionParams, dialect_for
-from include.dataloader.readers import ArrowSourceReader, postgres_fetch
+from include.dataloader.readers import local_reader
 from include.dataloader.source import SourceTable
+from include.dataloader.staging import ExtractStaging
 from include.dataloader.strategies import STRATEGIES
 from include.dataloader.strategies.base import LoadContext
 from include.dataloader.target import LocalWarehouse, TableName, UnityCatalog
@@ -88,9 +89,10 @@ def recording(spark, tmp_path, monkeypatch) -> RecordingSpark:
 
 
 @pytest.fixture
-def run(recording, source_url):
+def run(recording, source_url, tmp_path):
     def run(row, watermark=None):
-        reader = ArrowSourceReader(recording._spark, postgres_fetch(ConnectionParams(url=source_url)))
+        dialect, staging = dialect_for("postgresql"), ExtractStaging(tmp_path / "extract")
+        reader = local_reader(recording._spark, dialect, ConnectionParams(url=source_url), staging)
         ctx = LoadContext(SourceTable(row, dialect_for("postgresql"), reader), UnityCatalog(recording), now=FIXED_NOW)
         start = len(recording.sent)
         summary = STRATEGIES[row.load_strategy](ctx, watermark)
