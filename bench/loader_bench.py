@@ -8,6 +8,8 @@ Peers, all in the same run on the same PostgreSQL tables:
 
     .venv/bin/python bench/loader_bench.py --sizes 5000000 20000000 --changes 1000000
 
+``--skip full`` measures only the merge (its targets are still filled first, untimed).
+
 Every measured load runs in a child process of its own; the parent samples the resident memory of that
 child's whole process tree (Sail runs in-process, inside the child) and reports its peak, beside the
 seconds the child measured around the load call. Prints a Markdown table for bench/RESULTS.md.
@@ -202,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--changes", type=int, default=100_000, help="rows changed before the merge (largest size)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["dlt", "merge"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["dlt", "merge", "full"])
     args = parser.parse_args()
 
     from include.local import postgres
@@ -218,6 +220,8 @@ def main() -> None:
 
     results: dict[tuple[str, int], dict] = {}
     for size, table in tables.items():
+        if "full" in args.skip:
+            break
         results["floor", size] = measured("floor", url, table, work / "floor")
         results["ours-full", size] = measured("ours-full", url, table, work / "ours")
         if "dlt" not in args.skip:
@@ -246,14 +250,14 @@ def main() -> None:
     for (kind, size), result in results.items():
         print(f"| {names[kind]} | {size:,} | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} |")
     print()
-    for size in args.sizes:
+    for size in args.sizes if "full" not in args.skip else []:
         ours_full, floor = results["ours-full", size], results["floor", size]
         line = f"- {size:,} rows: this loader / COPY floor {ours_full['seconds'] / floor['seconds']:.2f}"
         if ("dlt-replace", size) in results:
             line += f", this loader / dlt {ours_full['seconds'] / results['dlt-replace', size]['seconds']:.2f}"
         line += f"; extraction into staging {ours_full['extract_seconds']:.2f} s of {ours_full['seconds']:.2f} s"
         print(line)
-    if len(args.sizes) > 1:
+    if len(args.sizes) > 1 and "full" not in args.skip:
         peaks = [results["ours-full", size]["peak_rss_mb"] for size in args.sizes]
         print(f"- peak RSS of the full load, largest / smallest size: {max(peaks) / min(peaks):.2f}")
     if ("ours-incremental", largest) in results:

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlglot
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
@@ -23,6 +24,16 @@ log = logging.getLogger(__name__)
 
 EXTRACT_FOLDER = "_extract"  # beside the catalogs: extracted rows staged as Parquet during a load
 LOCAL_FILE_BYTES = 32 * 1024 * 1024  # target size of the local engine's Delta data files
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What merging a staging table into its target did."""
+
+    rows: int  # staged rows
+    inserted: int
+    matched: int  # staged rows whose key the target has, changed or not
+    deleted: int = 0
 
 
 def spark_ident(name: str) -> str:
@@ -92,6 +103,48 @@ class Warehouse(ABC):
             self.drop(table)
         return leftovers
 
+    def merge(
+        self, target: TableName, staging: TableName, keys: list[str], *, delete_missing_where: str | None = None
+    ) -> Merged:
+        """Merge the rows of ``staging`` (same columns as ``target``, unique ``keys``) into ``target`` by
+        ``keys``: new keys inserted, changed rows updated, unchanged rows left alone; when no row changes,
+        no Delta version is written. ``delete_missing_where`` (a Spark SQL predicate on ``t.``) also deletes
+        the target rows it matches whose key ``staging`` lacks.
+
+        Spark SQL: a count query, then ``MERGE INTO`` only when something changes.
+        """
+        from include.dataloader.strategies.matching import target_slice  # matching builds on this module
+
+        stg, tgt = self.ref(staging), self.ref(target)
+        names = [f.name for f in self.read(staging).schema.fields]
+        columns = [spark_ident(n) for n in names]
+        on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in keys)
+        same = " AND ".join(f"s.{c} <=> t.{c}" for c in columns)
+        existing = target_slice(self, target, staging, names, prefer=keys[0])
+        counts = self.spark.sql(
+            f"SELECT count(*) AS total, count(t.__hit) AS matched, "
+            f"count(CASE WHEN t.__hit AND NOT ({same}) THEN 1 END) AS changed "
+            f"FROM {stg} s LEFT JOIN {existing} t ON {on}"
+        ).collect()[0]
+        deleted = 0
+        if delete_missing_where:
+            deleted = self.spark.sql(
+                f"SELECT count(*) AS n FROM {tgt} t WHERE {null_safe(delete_missing_where)} "
+                f"AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {on})"
+            ).collect()[0]["n"]
+        inserted = counts["total"] - counts["matched"]
+        if inserted or counts["changed"] or deleted:
+            merge = (
+                f"MERGE INTO {tgt} AS t USING {stg} AS s ON {on} "
+                f"WHEN MATCHED AND NOT ({same}) THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
+                f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+                f"VALUES ({', '.join(f's.{c}' for c in columns)})"
+            )
+            if delete_missing_where:
+                merge += f" WHEN NOT MATCHED BY SOURCE AND {null_safe(delete_missing_where)} THEN DELETE"
+            self.spark.sql(merge).collect()
+        return Merged(rows=counts["total"], inserted=inserted, matched=counts["matched"], deleted=deleted)
+
     def read(self, name: TableName) -> DataFrame:
         return self.spark.sql(f"SELECT * FROM {self.ref(name)}")
 
@@ -122,6 +175,47 @@ class LocalWarehouse(Warehouse):
         if replace_where is not None:
             writer = writer.option("replaceWhere", null_safe(replace_where))
         writer.save(str(self.path(name)))
+
+    def merge(
+        self, target: TableName, staging: TableName, keys: list[str], *, delete_missing_where: str | None = None
+    ) -> Merged:
+        """delta-rs's merge rather than Sail's ``MERGE INTO`` (same result, same rules): one pass over the
+        target that also counts, where Sail needs a count query and a MERGE that each join the whole target
+        (measured in bench/RESULTS.md). The staged rows are read by delta-rs from the staging table's
+        Delta log; when nothing changes delta-rs commits nothing."""
+        import deltalake
+
+        source = deltalake.DeltaTable(str(self.path(staging)))
+        names = source.schema().to_arrow().names
+        by_lower = {n.lower(): n for n in names}
+        keys = [by_lower.get(k.lower(), k) for k in keys]  # Sail matches names without case, DataFusion not
+        columns = [spark_ident(n) for n in names]
+        # each comparison in parentheses: DataFusion's parser reads `a IS NOT DISTINCT FROM b AND c` as
+        # `a IS NOT DISTINCT FROM (b AND c)`
+        same = " AND ".join(f"(s.{c} IS NOT DISTINCT FROM t.{c})" for c in columns)
+        merger = (
+            deltalake.DeltaTable(str(self.path(target)))
+            .merge(
+                source.to_pyarrow_dataset().scanner().to_reader(),
+                predicate=" AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in keys),
+                source_alias="s",
+                target_alias="t",
+                # the source's key range prunes the target's files (the staged rows are held in memory)
+                streamed_exec=False,
+            )
+            .when_matched_update({c: f"s.{c}" for c in columns}, predicate=f"NOT ({same})")
+            .when_not_matched_insert({c: f"s.{c}" for c in columns})
+        )
+        if delete_missing_where:
+            merger = merger.when_not_matched_by_source_delete(_delta_rs_predicate(null_safe(delete_missing_where)))
+        metrics = merger.execute()
+        inserted = metrics["num_target_rows_inserted"]
+        return Merged(
+            rows=metrics["num_source_rows"],
+            inserted=inserted,
+            matched=metrics["num_source_rows"] - inserted,
+            deleted=metrics["num_target_rows_deleted"],
+        )
 
     def add_columns(self, name: TableName, columns: list[tuple[str, str]]) -> None:
         # Sail has no ALTER TABLE ... ADD COLUMNS; delta-rs writes the same schema change to the log.
@@ -192,3 +286,9 @@ def _delta_rs_type(spark_type: str) -> str:
     """Spark SQL type names as delta-rs spells them in a schema (the Delta protocol's names)."""
     spark_type = spark_type.lower()
     return {"int": "integer", "bigint": "long", "smallint": "short", "tinyint": "byte"}.get(spark_type, spark_type)
+
+
+def _delta_rs_predicate(predicate: str) -> str:
+    """A Spark SQL predicate as delta-rs (DataFusion) parses it: PostgreSQL's spelling of the same
+    expression (``TIMESTAMP_NTZ`` is ``TIMESTAMP``, Spark's ``TIMESTAMP`` is ``TIMESTAMPTZ``)."""
+    return sqlglot.parse_one(predicate, read="spark").sql(dialect="postgres")

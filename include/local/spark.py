@@ -17,9 +17,14 @@ _session: SparkSession | None = None
 
 def _start_server() -> str:
     global _server
+    os.environ.setdefault("RUST_LOG", "error")  # Sail logs every aborted task at shutdown as a warning
+    # Sail's allocator (mimalloc, which reads this when pysail is loaded) returns freed memory to the system
+    # at once, not after a delay that its idle threads never reach: else what one step used stays resident
+    # under the next, e.g. under delta-rs's merge (a 1M-row merge into 20M: peak 1,596 MB, 1,168-1,285 MB
+    # with this; bench/RESULTS.md)
+    os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
     from pysail.spark import SparkConnectServer
 
-    os.environ.setdefault("RUST_LOG", "error")  # Sail logs every aborted task at shutdown as a warning
     _server = SparkConnectServer(ip="127.0.0.1", port=0)
     _server.start(background=True)
     host, port = _server.listening_address

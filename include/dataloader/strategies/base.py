@@ -16,7 +16,6 @@ from sqlglot import exp
 from include.control.model import ControlRow
 from include.dataloader.queries import Cursor
 from include.dataloader.source import SourceTable
-from include.dataloader.strategies.matching import target_slice
 from include.dataloader.target import TableName, Warehouse, null_safe, spark_ident
 
 log = logging.getLogger(__name__)
@@ -179,7 +178,7 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
     The rows are staged in a Delta table first (``<table>__stg_<id>``, dropped afterwards), so the
     source is read once and the counts describe exactly what was merged (``updated``: staged rows whose
     key the target has, changed or not). Only changed rows are rewritten, and when no staged row differs
-    from the target (rows re-read at the watermark) there is no MERGE and no new Delta version.
+    from the target (rows re-read at the watermark) no Delta version is written (``Warehouse.merge``).
     ``delete_missing_where`` deletes target rows matching it whose key is not in ``df`` (WHEN NOT
     MATCHED BY SOURCE).
     """
@@ -191,41 +190,14 @@ def upsert(ctx: LoadContext, df: DataFrame, *, delete_missing_where: str | None 
     added = evolve_schema(ctx)
     staging = stage(ctx, df)
     try:
-        stg, tgt = ctx.warehouse.ref(staging), ctx.warehouse.ref(ctx.target)
-        names = [f.name for f in ctx.warehouse.read(staging).schema.fields]
-        columns = [spark_ident(n) for n in names]
-        on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in ctx.keys)
-        same = " AND ".join(f"s.{c} <=> t.{c}" for c in columns)
-        existing = target_slice(ctx.warehouse, ctx.target, staging, names, prefer=ctx.keys[0])
-        counts = ctx.spark.sql(
-            f"SELECT count(*) AS total, count(t.__hit) AS matched, "
-            f"count(CASE WHEN t.__hit AND NOT ({same}) THEN 1 END) AS changed "
-            f"FROM {stg} s LEFT JOIN {existing} t ON {on}"
-        ).collect()[0]
-        deleted = 0
-        if delete_missing_where:
-            deleted = ctx.spark.sql(
-                f"SELECT count(*) AS n FROM {tgt} t WHERE {null_safe(delete_missing_where)} "
-                f"AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE {on})"
-            ).collect()[0]["n"]
-        inserted = counts["total"] - counts["matched"]
-        if inserted or counts["changed"] or deleted:
-            merge = (
-                f"MERGE INTO {tgt} AS t USING {stg} AS s ON {on} "
-                f"WHEN MATCHED AND NOT ({same}) THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)} "
-                f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
-                f"VALUES ({', '.join(f's.{c}' for c in columns)})"
-            )
-            if delete_missing_where:
-                merge += f" WHEN NOT MATCHED BY SOURCE AND {null_safe(delete_missing_where)} THEN DELETE"
-            ctx.spark.sql(merge).collect()
+        merged = ctx.warehouse.merge(ctx.target, staging, ctx.keys, delete_missing_where=delete_missing_where)
     finally:
         ctx.warehouse.drop(staging)
     return MergeCounts(
-        rows=counts["total"],
-        inserted=inserted,
-        updated=counts["matched"],
-        deleted=deleted,
+        rows=merged.rows,
+        inserted=merged.inserted,
+        updated=merged.matched,
+        deleted=merged.deleted,
         added_columns=added,
     )
 

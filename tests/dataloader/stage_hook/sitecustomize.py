@@ -1,7 +1,7 @@
 """Tests only: stop a `dataloader run` process at a named stage, so that a test can kill it there.
 
 Put this folder first on PYTHONPATH of the process and set ``DATALOADER_TEST_BLOCK_AT`` to
-``extraction`` (the source table's rows are about to be read) or ``merge`` (the MERGE INTO the target
+``extraction`` (the source table's rows are about to be read) or ``merge`` (the merge into the target
 is about to run). On reaching the stage the process writes the stage's name to the file
 ``DATALOADER_TEST_BLOCK_SIGNAL`` and blocks until the file ``<signal>.release`` exists (the test's
 go-ahead), if ever. Python imports ``sitecustomize`` at startup.
@@ -35,23 +35,12 @@ if STAGE == "extraction":
 
     readers.ArrowSourceReader.read = read
 elif STAGE == "merge":
-    from include.local import spark
+    from include.dataloader import target
 
-    _session = spark.session
+    _merge = target.LocalWarehouse.merge
 
-    def session():
-        # Spark Connect's session class cannot be imported this early: patch it once a session exists
-        made = _session()
-        cls = type(made)
-        if not getattr(cls, "_stage_hook", False):
-            _sql = cls.sql
+    def merge(self, *args, **kwargs):
+        _block("merge")
+        return _merge(self, *args, **kwargs)
 
-            def sql(self, query, *args, **kwargs):
-                if query.lstrip().upper().startswith("MERGE INTO"):
-                    _block("merge")
-                return _sql(self, query, *args, **kwargs)
-
-            cls.sql, cls._stage_hook = sql, True
-        return made
-
-    spark.session = session
+    target.LocalWarehouse.merge = merge

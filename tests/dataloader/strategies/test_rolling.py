@@ -71,3 +71,30 @@ def test_a_rerun_changes_nothing(loads, metrics):
     summary = loads.run(metrics, now=FIXED_NOW)
     assert loads.rows(metrics) == before
     assert (summary.inserted, summary.deleted) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "timestamptz"])
+def test_source_deletes_inside_a_timestamp_window_with_a_changed_row_and_a_non_ascii_column(loads, source_sql, kind):
+    # the local merge (delta-rs) gets the window as its own SQL: TIMESTAMP_NTZ and TIMESTAMP literals
+    source_sql(f'CREATE TABLE visits (visit_id int PRIMARY KEY, "prénom" text, seen_at {kind})')
+    source_sql(
+        "INSERT INTO visits VALUES (1, 'Zoë', '2024-01-09 10:00'), (2, 'Åsa', '2024-01-08 00:00'), "
+        "(3, 'Jo', '2024-01-07 00:00'), (4, 'Old', '2023-12-01 00:00')"
+    )
+    row = control_row(
+        "visits",
+        "rolling",
+        primary_key_columns=["visit_id"],
+        rolling_column="seen_at",
+        rolling_days=3,
+        rolling_delete_missing=True,
+    )
+    assert (loads.run(row).inserted, loads.rows(row, "visit_id")) == (3, [(1,), (2,), (3,)])
+    source_sql("DELETE FROM visits WHERE visit_id = 2")
+    source_sql("UPDATE visits SET \"prénom\" = 'Zoé' WHERE visit_id = 1")
+    source_sql("INSERT INTO visits VALUES (5, NULL, '2024-01-10 11:00')")
+
+    summary = loads.run(row)
+
+    assert (summary.inserted, summary.updated, summary.deleted) == (1, 2, 1)
+    assert loads.rows(row, "visit_id", "prénom") == [(1, "Zoé"), (3, "Jo"), (5, None)]
