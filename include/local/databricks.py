@@ -202,6 +202,7 @@ class DatabricksStandIn:
         self._run_ids = itertools.count(641_000_000_001, 7)  # ids are large and unrelated to each other
         self._job_ids = itertools.count(880_000_000_001, 13)
         self._tokens: dict[str, int] = {}
+        self._failing_gets: dict[int, ApiError] = {}  # by top-level run id: what runs/get answers instead
         self._lock = threading.Lock()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -257,6 +258,21 @@ class DatabricksStandIn:
         with self._lock:
             run.move(life_cycle_state, result_state, message)
         run.released.set()
+
+    def fail_gets(
+        self,
+        run_id: int,
+        status: int = 403,
+        error_code: str = "PERMISSION_DENIED",
+        message: str = "User is not authorized to view this run.",
+    ) -> None:
+        """Answer ``runs/get`` of a run (and of its task runs) with an error until :meth:`heal`, as Databricks
+        does to a token that lost its permission: what polls the run fails while the run goes on."""
+        self._failing_gets[run_id] = ApiError(status, error_code, message)
+
+    def heal(self, run_id: int) -> None:
+        """Answer ``runs/get`` of that run again."""
+        self._failing_gets.pop(run_id, None)
 
     def task_run_id(self, run_id: int) -> int:
         return self.runs[run_id].task.run_id
@@ -397,6 +413,8 @@ class DatabricksStandIn:
 
     def _get(self, body: dict[str, Any]) -> dict[str, Any]:
         run, task = self._find(body)
+        if run.run_id in self._failing_gets:
+            raise self._failing_gets[run.run_id]
         with self._lock:
             return self._task_json(run, task) if task else self._run_json(run)
 

@@ -121,3 +121,59 @@ def test_marking_a_deferred_databricks_load_failed_cancels_its_run(tier, databri
     assert databricks.runs[databricks_run_id].history[-1] == ("TERMINATED", "CANCELED")
     assert tier.wait_run("tier.db_cancel", run_id) == "failed"
     assert tier.task_states("tier.db_cancel", run_id)[("load", -1)] == "failed"
+
+
+def test_a_try_lost_while_its_run_works_is_retried_onto_the_same_run(tier, databricks):
+    create_orders(tier, "db_reconnect")
+    tier.repository().add(control_row("db_reconnect", "incremental", **ORDERS, execution_target="databricks"))
+    tier.refresh_snapshot("tier.db_reconnect")
+
+    run_id = tier.trigger("tier.db_reconnect")
+    databricks_run_id = databricks_run(databricks, "tier.db_reconnect", run_id)
+    tier.wait_task("tier.db_reconnect", run_id, "load", "deferred")
+    polled = polls(databricks, databricks_run_id)
+    wait(
+        lambda: polls(databricks, databricks_run_id) > polled,
+        timeout=RUN_TIMEOUT,
+        what="the triggerer to poll the run",
+    )
+
+    # the trigger's polls are refused (a 4xx the hook does not retry): the trigger, so the first try, fails
+    # while the Databricks run is still held PENDING; the tier's loads have no automatic retries
+    # (DATALOADER_RETRIES=0), so the second try is the one an operator starts by clearing the task
+    databricks.fail_gets(databricks_run_id)
+    assert tier.wait_run("tier.db_reconnect", run_id) == "failed"
+    assert tier.task_states("tier.db_reconnect", run_id)[("load", -1)] == "failed"
+    assert databricks.runs[databricks_run_id].history == [("PENDING", None)]  # the run went on, uncancelled
+    databricks.heal(databricks_run_id)
+
+    load_path = tier.run_path("tier.db_reconnect", run_id) + f"/taskInstances/{quote('load')}"
+    stored = tier.call("GET", load_path + "/state-store")["task_state_store"]
+    assert [str(entry["value"]) for entry in stored] == [str(databricks_run_id)]  # what the first try kept
+    tier.call(
+        "POST",
+        f"/dags/{quote('tier.db_reconnect', safe='')}/clearTaskInstances",
+        json={"dry_run": False, "dag_run_id": run_id, "task_ids": ["load"], "only_failed": True},
+    )
+
+    wait(
+        lambda: (ti := tier.call("GET", load_path))["try_number"] == 2 and ti["state"] == "deferred",
+        timeout=RUN_TIMEOUT,
+        what="the second try of load to defer",
+    )
+    # it deferred on the run of the first try (the XCom is the second try's own): no second submit
+    xcom = tier.call("GET", load_path + "/xcomEntries/run_id")
+    assert str(xcom["value"]) == str(databricks_run_id)
+    name = f"dataloader tier.db_reconnect load {run_id}"
+    assert [b["run_name"] for b in calls(databricks, "runs/submit")].count(name) == 1
+    assert [r.run_id for r in list(databricks.runs.values()) if r.payload["run_name"] == name] == [databricks_run_id]
+    databricks.release(databricks_run_id)
+
+    assert tier.wait_run("tier.db_reconnect", run_id) == "success", tier.task_states("tier.db_reconnect", run_id)
+    assert databricks.runs[databricks_run_id].history[-1] == ("TERMINATED", "SUCCESS")
+    load = tier.call("GET", load_path)
+    assert (load["state"], load["try_number"]) == ("success", 2)
+    assert sorted(tier.warehouse_table("tier.db_reconnect").column("order_id").to_pylist()) == list(range(1, 13))
+    row = tier.repository().get("tier.db_reconnect")
+    assert (row["last_status"], row["rows_processed"]) == ("Succeeded", 12)
+    assert row["databricks_run_url"] == databricks.run_page_url(databricks_run_id)

@@ -199,6 +199,24 @@ def test_a_run_can_end_skipped(standin):
     roundtrips(jobs.Run, run)
 
 
+def test_runs_get_of_a_run_can_be_made_to_fail_while_the_run_goes_on(standin):
+    standin.hold = True
+    run_id = submit(standin, one_task("/Workspace/t/ok.py"))
+    task_run_id = standin.task_run_id(run_id)
+    standin.fail_gets(run_id)
+
+    for asked in (run_id, task_run_id):
+        assert call(standin, "GET", "runs/get", {"run_id": asked}) == (
+            403,
+            {"error_code": "PERMISSION_DENIED", "message": "User is not authorized to view this run."},
+        )
+    assert standin.runs[run_id].history == [("PENDING", None)]  # the run itself is untouched
+
+    standin.heal(run_id)
+    standin.release(run_id)
+    assert finished(standin, run_id)["state"]["result_state"] == "SUCCESS"
+
+
 # -- cancel -----------------------------------------------------------------------------------------
 
 
