@@ -40,16 +40,6 @@ EVENTS = """
 
 
 @pytest.fixture
-def cli(control_url, capsys):
-    def run(*argv):
-        code = main(["--db-url", control_url, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@pytest.fixture
 def write(tmp_path):
     def write(*parts):
         path = tmp_path / "tables.yaml"

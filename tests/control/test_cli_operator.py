@@ -10,23 +10,12 @@ import subprocess
 import pytest
 
 from include.control.repository import ControlRepository
-from include.dataloader.cli import main
 from include.dataloader.run_owner import Process, operator, process_started
 from tests.control.helpers import TOKEN_REQUEST, RecordingApi, add, execute
 
 KEY = "sales.orders"
 WHO = operator()
 RUN_PATH = "manual__2024-01-01T00%3A00%3A00"  # the run id, quoted in the URL
-
-
-@pytest.fixture
-def cli(control_url, capsys):
-    def run(*argv):
-        code = main(["--db-url", control_url, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture
