@@ -215,7 +215,7 @@ def _database(pg_url: str, name: str, template: str | None = None) -> str:
     return postgres.database_url(pg_url, name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def alerts():
     """One webhook receiver for the session; each control row posts to its own path."""
     with serve_webhook() as server:
@@ -223,8 +223,10 @@ def alerts():
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tier(tmp_path_factory, pg_url, control_template, alerts):
+    """The real Airflow stack, for this package only: stopped when its last test ends, so the other
+    packages do not share two cores with an idle scheduler, dag-processor, triggerer and API server."""
     base = tmp_path_factory.mktemp("airflow-tier")
     control_url = _database(pg_url, "tier_control", template=control_template)
     source_url = _database(pg_url, "tier_source")
