@@ -62,7 +62,7 @@ def kinds(pg_url, spark, tmp_path_factory):
         conn.execute(f"CREATE TABLE kinds (k int PRIMARY KEY, label text, {columns})")
         values = ", ".join(["%s"] * len(ROWS))
         conn.execute(f"INSERT INTO kinds VALUES (1, 'one', {values})", [r["value"] for r in ROWS])
-        conn.execute(f"INSERT INTO kinds (k, label) VALUES (2, 'two')")
+        conn.execute("INSERT INTO kinds (k, label) VALUES (2, 'two')")
     return url, load_full(spark, tmp_path_factory.mktemp("warehouse"), url, "kinds")
 
 

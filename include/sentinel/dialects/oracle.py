@@ -103,7 +103,7 @@ class OracleSentinel(SentinelDialect):
         return f"LOWER(RAWTOHEX(STANDARD_HASH({text}, 'MD5')))"
 
     def hex_prefix_number(self, hex_text: str) -> str:
-        return f"TO_NUMBER(SUBSTR({hex_text}, 1, 15), 'XXXXXXXXXXXXXXX')"
+        return f"TO_NUMBER(UPPER(SUBSTR({hex_text}, 1, 15)), 'XXXXXXXXXXXXXXX')"
 
     def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"RAWTOHEX(STANDARD_HASH({self.row_text(columns)}, 'MD5'))"

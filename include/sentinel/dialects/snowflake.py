@@ -88,7 +88,7 @@ class SnowflakeSentinel(SentinelDialect):
         return f"MD5({text})"
 
     def hex_prefix_number(self, hex_text: str) -> str:
-        return f"TO_NUMBER(SUBSTR({hex_text}, 1, 15), 'XXXXXXXXXXXXXXX')"
+        return f"TO_NUMBER(UPPER(SUBSTR({hex_text}, 1, 15)), 'XXXXXXXXXXXXXXX')"
 
     def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"MD5({self.row_text(columns)})"
