@@ -100,6 +100,8 @@ class PostgresSentinel(SentinelDialect):
             return f"to_char({col}, 'YYYY-MM-DD')"
         if kind == "binary":
             return f"md5({col})"
+        if data_type == "character":
+            return f"concat({col})"  # with its padding, as drivers read it (a cast to text would trim it)
         return f"{col}::text"  # booleans print 'true' / 'false'; uuid, json, intervals their text form
 
     def md5_hex(self, text: str) -> str:
