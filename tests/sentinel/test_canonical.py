@@ -129,3 +129,19 @@ def test_postgres_and_delta_compare_equal_with_a_text_key(kinds, spark, tmp_path
     result = compare_tables(source, target, key=["label"], columns=None, out_dir=tmp_path)
     assert (result["source_rows"], result["target_rows"], result["matching"]) == (2, 2, 2)
     assert result["sync_sql"] is None
+
+
+def test_timestamps_at_fewer_digits_are_cut_alike(kinds, spark):
+    """timestamp_precision 3: the microseconds divided toward zero by 1000, on both engines."""
+    url, folder = kinds
+    stamps = [c for c, r in zip(COLUMNS, ROWS, strict=True) if r["pg"].startswith("timestamp")]
+    with psycopg.connect(url) as conn:
+        types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns").fetchall())
+        texts = ", ".join(
+            dialect_for("postgresql", portable=True, timestamp_precision=3).canonical(c, types[c]) for c in stamps
+        )
+        [source] = conn.execute(f"SELECT {texts} FROM kinds WHERE k = 1").fetchall()
+    schema = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(folder).schema.fields}
+    texts = ", ".join(dialect_for("spark", timestamp_precision=3).canonical(c, schema[c]) for c in stamps)
+    [target] = spark.sql(f"SELECT {texts} FROM delta.`{folder}` WHERE k = 1").collect()
+    assert list(source) == list(target) == ["1706745599123", "1706745599123"]

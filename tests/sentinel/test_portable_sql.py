@@ -18,6 +18,18 @@ SQLSERVER_CUT = (
     f"REVERSE({SQLSERVER_DECIMAL_TEXT})) + 1)"
 )
 
+
+def oracle_micros(value: str) -> str:
+    """Oracle's microseconds since the epoch: the parts of the day-to-second interval since then."""
+    since = f"({value} - TIMESTAMP '1970-01-01 00:00:00')"
+    return (
+        f"EXTRACT(DAY FROM {since}) * 86400000000 + EXTRACT(HOUR FROM {since}) * 3600000000 + "
+        f"EXTRACT(MINUTE FROM {since}) * 60000000 + EXTRACT(SECOND FROM {since}) * 1000000"
+    )
+
+
+OPENED_MICROS = oracle_micros('SYS_EXTRACT_UTC("OPENED")')
+DAY_MICROS = oracle_micros('CAST("DAY" AS TIMESTAMP)')
 CANONICAL = {
     ("oracle", "amount", "NUMBER"): f"CASE WHEN \"AMOUNT\" IS NULL THEN 'N' ELSE {ORACLE_NUMBER} END",
     ("oracle", "score", "BINARY_DOUBLE"): (
@@ -25,11 +37,10 @@ CANONICAL = {
         "LOWER(LTRIM(TO_CHAR(TO_BINARY_DOUBLE(\"SCORE\"), '9.99999999999999EEEE'))) END END"
     ),
     ("oracle", "opened", "TIMESTAMP(6) WITH TIME ZONE"): (
-        "CASE WHEN \"OPENED\" IS NULL THEN 'N' ELSE "
-        'TO_CHAR(SYS_EXTRACT_UTC("OPENED"), \'YYYY-MM-DD"T"HH24:MI:SS.FF6\') END'
+        f"CASE WHEN \"OPENED\" IS NULL THEN 'N' ELSE TO_CHAR(TRUNC(({OPENED_MICROS}) / 1), 'TM9') END"
     ),
     ("oracle", "day", "DATE"): (
-        "CASE WHEN \"DAY\" IS NULL THEN 'N' ELSE TO_CHAR(\"DAY\", 'YYYY-MM-DD\"T\"HH24:MI:SS') || '.000000' END"
+        f"CASE WHEN \"DAY\" IS NULL THEN 'N' ELSE TO_CHAR(TRUNC(({DAY_MICROS}) / 1), 'TM9') END"
     ),
     (
         "oracle",
@@ -67,8 +78,11 @@ CANONICAL = {
         "BOOLEAN",
     ): "CASE WHEN \"ACTIVE\" IS NULL THEN 'N' ELSE IFF(\"ACTIVE\", 'true', 'false') END",
     ("snowflake", "opened", "TIMESTAMP_TZ"): (
-        "CASE WHEN \"OPENED\" IS NULL THEN 'N' ELSE "
-        "TO_VARCHAR(CONVERT_TIMEZONE('UTC', \"OPENED\")::TIMESTAMP_NTZ, 'YYYY-MM-DD\"T\"HH24:MI:SS.FF6') END"
+        'CASE WHEN "OPENED" IS NULL THEN \'N\' ELSE TO_VARCHAR(DATE_PART(EPOCH_MICROSECOND, "OPENED")) END'
+    ),
+    ("sqlserver", "opened", "datetimeoffset"): (
+        "CASE WHEN [opened] IS NULL THEN 'N' ELSE CONVERT(VARCHAR(20), DATEDIFF_BIG(MICROSECOND, '1970-01-01', "
+        "CAST(SWITCHOFFSET([opened], '+00:00') AS DATETIME2(7)))) END"
     ),
     ("snowflake", "data", "BINARY"): 'CASE WHEN "DATA" IS NULL THEN \'N\' ELSE MD5("DATA") END',
 }

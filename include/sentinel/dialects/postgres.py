@@ -91,11 +91,8 @@ class PostgresSentinel(SentinelDialect):
         if kind == "float":
             sci = f"ltrim(to_char({col}::float8, '{scientific(self.float_digits)}'))"
             return f"CASE WHEN {col} = 0 THEN '0' ELSE {sci} END"
-        if kind in ("timestamp", "timestamptz"):
-            zone = " AT TIME ZONE 'UTC'" if kind == "timestamptz" else ""
-            fraction = ".US" if self.timestamp_precision else ""
-            text = f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS{fraction}')"
-            return text if self.timestamp_precision in (0, 6) else f"left({text}, {self.timestamp_precision - 6})"
+        if kind in ("timestamp", "timestamptz"):  # a timestamp without zone: its nominal epoch (as in UTC)
+            return f"{self.epoch_units(f'(extract(epoch from {col}) * 1000000)::bigint')}::text"
         if kind == "date":
             return f"to_char({col}, 'YYYY-MM-DD')"
         if kind == "binary":
