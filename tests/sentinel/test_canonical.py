@@ -145,3 +145,31 @@ def test_timestamps_at_fewer_digits_are_cut_alike(kinds, spark):
     texts = ", ".join(dialect_for("spark", timestamp_precision=3).canonical(c, schema[c]) for c in stamps)
     [target] = spark.sql(f"SELECT {texts} FROM delta.`{folder}` WHERE k = 1").collect()
     assert list(source) == list(target) == ["1706745599123", "1706745599123"]
+
+
+def test_a_config_pairs_postgres_with_a_delta_table_through_the_cli_steps(kinds, spark, tmp_path, monkeypatch):
+    """The CLI's steps (plan stored as JSON, chunks, finish) with db_type spark on the target side."""
+    from include.sentinel.config import parse_config
+    from include.sentinel.run import run_comparison
+
+    url, folder = kinds
+    monkeypatch.setenv("SENTINEL_KINDS_URL", url)
+    config = parse_config(
+        {
+            "source_database": {"db_type": "postgresql", "url_env": "SENTINEL_KINDS_URL"},
+            "target_database": {"db_type": "spark"},
+            "tables": [
+                {
+                    "table_name": "kinds",
+                    "schema": "public",
+                    "primary_key": "k",
+                    "target_schema": "delta",
+                    "target_table": folder,
+                }
+            ],
+            "options": {"output_dir": str(tmp_path / "out"), "max_threads": 1},
+        }
+    )
+    [row] = run_comparison(config)
+    assert (row["status"], row["source_rows"], row["target_rows"], row["matching"]) == ("completed", 2, 2, 2)
+    assert row["chunking"] == "key ranges"  # a whole-number key on both engines
