@@ -47,7 +47,7 @@ COLUMNS = [f"c{i}" for i in range(len(ROWS))]
 
 
 def test_the_readme_table_is_read():
-    assert len(ROWS) == 22
+    assert len(ROWS) == 23
     assert ROWS[11] == {"pg": "text", "value": "", "delta": "string", "ch": "String", "text": "0:"}
     assert ROWS[12]["value"] is None and ROWS[12]["text"] == "N"
 

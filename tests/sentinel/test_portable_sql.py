@@ -48,6 +48,11 @@ CANONICAL = {
         "RAW",
     ): "CASE WHEN \"DATA\" IS NULL THEN 'N' ELSE LOWER(RAWTOHEX(STANDARD_HASH(\"DATA\", 'MD5'))) END",
     ("oracle", "name", "VARCHAR2"): 'CASE WHEN "NAME" IS NULL THEN \'N\' ELSE LENGTH("NAME") || \':\' || "NAME" END',
+    (
+        "oracle",
+        "doc",
+        "BLOB",
+    ): 'CASE WHEN "DOC" IS NULL THEN \'N\' ELSE LOWER(RAWTOHEX(DBMS_CRYPTO.HASH("DOC", 2))) END',
     ("sqlserver", "amount", "decimal"): (
         f"CASE WHEN [amount] IS NULL THEN 'N' ELSE CASE WHEN CHARINDEX('.', {SQLSERVER_DECIMAL_TEXT}) > 0 THEN "
         f"CASE WHEN RIGHT({SQLSERVER_CUT}, 1) = '.' THEN LEFT({SQLSERVER_CUT}, LEN({SQLSERVER_CUT}) - 1) "

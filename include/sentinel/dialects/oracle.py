@@ -97,8 +97,8 @@ class OracleSentinel(SentinelDialect):
                 f"EXTRACT(MINUTE FROM {since}) * 60000000 + EXTRACT(SECOND FROM {since}) * 1000000"
             )
             return f"TO_CHAR(TRUNC(({micros}) / {10 ** (6 - self.timestamp_precision)}), 'TM9')"
-        if kind == "binary":
-            return self.md5_hex(col)
+        if kind == "binary":  # STANDARD_HASH takes no BLOB
+            return f"LOWER(RAWTOHEX(DBMS_CRYPTO.HASH({col}, 2)))" if "BLOB" in data_type.upper() else self.md5_hex(col)
         return self.text(col, data_type)
 
     def md5_hex(self, text: str) -> str:

@@ -73,7 +73,7 @@ class PostgresSentinel(SentinelDialect):
         return f"length({text})"
 
     def kind(self, data_type: str) -> str:
-        if data_type in self.integer_types:
+        if data_type in self.integer_types or data_type == "oid":  # the loader stores an oid as a bigint
             return "integer"
         if data_type in ("numeric", "decimal"):
             return "decimal"
