@@ -197,3 +197,42 @@ def test_a_databricks_side_is_sent_the_exact_sql_with_native_named_parameters():
             {"lo0": 1, "hi0": 101},
         ),
     ]
+
+
+class CatalogConnection:
+    """Answers the catalog query with fixed rows (the columns of a table on an engine that is not here)."""
+
+    def __init__(self, rows):
+        self.rows, self.sent = rows, []
+
+    def cursor(self):
+        return FakeCursor(self.sent, [self.rows])
+
+    def close(self):
+        pass
+
+
+def test_an_oracle_source_s_upper_case_names_meet_a_delta_table_s_lower_case_ones():
+    from include.sentinel.compare import TableComparator
+    from include.sentinel.config import TableSpec
+
+    oracle = CatalogConnection(
+        [("ID", "NUMBER", "USING_NLS_COMP"), ("AMOUNT", "NUMBER", None), ("Mixed", "DATE", None)]
+    )
+    delta = CatalogConnection(
+        [("id", "bigint", None), ("amount", "decimal(12,2)", None), ("Mixed", "timestamp_ntz", None)]
+    )
+    comparator = TableComparator(
+        TableSpec("accounts", ("id",), schema="app", target_schema="main.bronze"),
+        lambda: oracle,
+        lambda: delta,
+        dialect=dialect_for("oracle", portable=True),
+        target_dialect=dialect_for("spark"),
+    )
+    schema = comparator.inspect()
+    assert schema.columns == [("amount", "NUMBER"), ("Mixed", "DATE")]
+    assert schema.target_columns == [("amount", "decimal(12,2)"), ("Mixed", "timestamp_ntz")]
+    assert schema.key_columns == [("id", "NUMBER")] and schema.target_key_columns == [("id", "bigint")]
+    assert schema.by_hash  # an Oracle NUMBER key is not known to be whole: key-hash buckets
+    assert oracle.sent[-1][0].startswith("SELECT column_name, data_type, collation FROM all_tab_columns")
+    assert delta.sent[-1] == ("DESCRIBE TABLE `main`.`bronze`.`accounts`", {})
