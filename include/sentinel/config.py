@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-DB_TYPES = ("oracle", "postgresql", "sqlserver", "snowflake", "clickhouse")
+DB_TYPES = ("oracle", "postgresql", "sqlserver", "snowflake", "clickhouse", "spark")
 DEFAULT_PORTS = {"oracle": 1521, "postgresql": 5432, "sqlserver": 1433, "clickhouse": 8123}
 
 
@@ -86,6 +86,11 @@ class TableSpec:
     columns: tuple[str, ...] | None = None  # None: every column both sides have
     exclude_columns: tuple[str, ...] = ()
     where: str | None = None
+    # the target's own name and filter when they differ from the source's (another engine: a Delta folder,
+    # a filter in its dialect)
+    target_schema: str | None = None
+    target_table: str | None = None
+    target_where: str | None = None
 
     @property
     def label(self) -> str:
@@ -118,11 +123,19 @@ class CompareConfig:
         audit = os.environ.get(self.audit_db_url_env) if self.audit_db_url_env else None
         return [*self.source.secrets(), *self.target.secrets(), *([audit] if audit else [])]
 
-    def dialect(self):
+    @property
+    def cross_engine(self) -> bool:
+        return self.source.db_type != self.target.db_type
+
+    def dialect(self, side: str = "source"):
+        """The side's dialect; two engines compare in the portable canonical text."""
         from include.sentinel.dialects import dialect_for
 
         return dialect_for(
-            self.source.db_type, timestamp_precision=self.timestamp_precision, float_digits=self.float_digits
+            (self.source if side == "source" else self.target).db_type,
+            timestamp_precision=self.timestamp_precision,
+            float_digits=self.float_digits,
+            portable=self.cross_engine,
         )
 
 
@@ -155,6 +168,7 @@ def _table(raw: Any, index: int) -> TableSpec:
     if not isinstance(chunk, int) or chunk <= 0:
         raise ConfigError(f"table {label}: chunk_size must be a positive whole number, got {chunk!r}")
     known = {"table_name", "schema", "primary_key", "chunk_size", "columns", "exclude_columns", "where"}
+    known |= {"target_schema", "target_table", "target_where"}
     if unknown := set(raw) - known:
         raise ConfigError(f"table {label}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
     return TableSpec(
@@ -165,6 +179,9 @@ def _table(raw: Any, index: int) -> TableSpec:
         columns=tuple(raw["columns"]) if raw.get("columns") else None,
         exclude_columns=tuple(raw.get("exclude_columns") or ()),
         where=raw.get("where"),
+        target_schema=raw.get("target_schema"),
+        target_table=raw.get("target_table"),
+        target_where=raw.get("target_where"),
     )
 
 
