@@ -203,3 +203,42 @@ def reset(repo: ControlRepository, key: str, who: str) -> str:
         fix = f"cancel it first: `dataloader tables cancel {key}`" if status in IN_FLIGHT else "nothing to reset"
         raise Refused(f"{key}: only a Failed row can be reset; last_status is {status or 'empty'}: {fix}")
     return f"reset {key}: ready for its next load, retry count 0"
+
+
+class VerificationMismatch(LoadFailed):
+    """The bronze table differs from its source (exit status 1); the message has the counts."""
+
+
+def verify(
+    repo: ControlRepository,
+    key: str,
+    *,
+    run_id: str | None = None,
+    warehouse: Path | None = None,
+    artifacts: Path | None = None,
+) -> str:
+    """`dataloader verify`: the verify task's comparison on the local engine, recorded on the run's history.
+
+    The source's connection is resolved from its dbconfig as `dataloader run` resolves it."""
+    from include.dataloader.connections import resolve
+    from include.dataloader.engine import default_warehouse_root
+    from include.dataloader.verification import local_bronze, run_verification
+
+    root = Path(warehouse).resolve() if warehouse else default_warehouse_root()
+    result = run_verification(
+        repo,
+        key,
+        params=resolve,
+        bronze=lambda row: local_bronze(row, root),
+        artifacts_root=artifacts or default_artifacts_root(root),
+        run_id=run_id,
+    )
+    if result.failures:
+        raise VerificationMismatch(result.message())
+    return result.message()
+
+
+def default_artifacts_root(warehouse_root: Path) -> Path:
+    """``$DATALOADER_ARTIFACTS_ROOT``; else ``artifacts`` beside the local warehouse."""
+    explicit = os.environ.get("DATALOADER_ARTIFACTS_ROOT")
+    return Path(explicit) if explicit else Path(warehouse_root).parent / "artifacts"
