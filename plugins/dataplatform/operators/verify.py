@@ -43,10 +43,10 @@ def databricks_bronze(row: ControlRow, *, databricks_conn_id: str, http_path: st
     def connect() -> Any:
         from airflow.providers.databricks.hooks.databricks_sql import DatabricksSqlHook
 
-        hook = DatabricksSqlHook(databricks_conn_id, http_path=http_path, catalog=row.destination_catalog)
-        return hook.get_conn()
+        return DatabricksSqlHook(databricks_conn_id, http_path=http_path).get_conn()
 
-    return Bronze(connect, row.destination_schema, row.destination_table_name, "databricks")
+    schema = f"{row.destination_catalog}.{row.destination_schema}"  # a dotted schema: catalog and schema
+    return Bronze(connect, schema, row.destination_table_name, "databricks")
 
 
 class VerifyLoadOperator(BaseOperator):

@@ -1,0 +1,139 @@
+"""The verify task of a loader DAG (dag.test(), real PostgreSQL and Delta on Sail), and its Databricks SQL side."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import deltalake
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from tests.dags.conftest import ORDERS, tasks
+from tests.dataloader.conftest import control_row
+
+
+def test_verify_follows_the_load_only_when_the_row_asks_for_it(loader_env, loader_dag, repo):
+    repo.add(control_row("plain", "incremental", **ORDERS))
+    repo.add(control_row("checked", "incremental", **ORDERS, verify=True))
+    repo.add(
+        control_row(
+            "backfilled",
+            "chunked_backfill",
+            **{**ORDERS, "incremental_column": "order_id", "incremental_type": "integer"},
+            verify=True,
+        )
+    )
+    assert "verify" not in loader_dag("test.plain").task_ids
+    checked = loader_dag("test.checked")
+    assert checked.get_task("verify").upstream_task_ids == {"load"}
+    backfill = loader_dag("test.backfilled")
+    assert backfill.get_task("verify").upstream_task_ids == {"finalize"}
+    assert backfill.get_task("verify").strategy == "chunked_backfill"  # the row says incremental once it is done
+
+
+def test_a_drift_in_bronze_fails_verify_pages_the_alert_target_and_a_rerun_gives_the_same_result(
+    airflow_db, loader_dag, loader_env, repo, orders, source_sql, webhook
+):
+    repo.add(control_row("orders", "incremental", **ORDERS, verify=True, alert_target=webhook.url))
+    dag = loader_dag("test.orders")
+
+    first = dag.test()
+    assert tasks(first) == {("queue", -1): "success", ("load", -1): "success", ("verify", -1): "success"}
+    verify_ti = next(ti for ti in first.get_task_instances() if ti.task_id == "verify")
+    summary = verify_ti.xcom_pull(task_ids="verify")
+    assert (summary["status"], summary["matching"], summary["failures"]) == ("equal", 12, 0)
+    assert repo.runs("test.orders")[0]["verify_status"] == "equal"
+
+    # order 2 (cursor far below the watermark) disappears from bronze: no incremental load brings it back
+    deltalake.DeltaTable(str(loader_env / "warehouse" / "bronze" / "test" / "orders")).delete("order_id = 2")
+    source_sql("UPDATE orders SET status = 'paid', updated_at = timestamp '2024-01-05' WHERE order_id = 12")
+    second = dag.test()
+
+    assert second.state == "failed"
+    assert tasks(second)[("load", -1)] == "success" and tasks(second)[("verify", -1)] == "failed"
+    history = {r["run_id"]: r for r in repo.runs("test.orders")}[second.run_id]
+    assert (history["load_status"], history["verify_status"]) == ("Succeeded", "mismatch")
+    assert history["verify_result"]["keys"]["missing_in_target"] == [[2]]
+    [alert] = webhook.received
+    assert alert["title"] == "test.orders: task verify failed (try 1)"
+    assert "1 failing: 1 missing in bronze, 0 in bronze only, 0 different" in alert["detail"]
+
+    # cleared: the task compares again, and the run's record is the same
+    task = dag.get_task("verify")
+    with pytest.raises(AirflowFailException, match="1 missing in bronze"):
+        task.execute({"run_id": second.run_id, "ti": SimpleNamespace(xcom_push=lambda **kw: None)})
+    again = {r["run_id"]: r for r in repo.runs("test.orders")}[second.run_id]
+    assert len(repo.runs("test.orders")) == 2
+    assert {k: v for k, v in again["verify_result"].items()} == history["verify_result"]
+
+
+class RecordingDatabricksSql:
+    """A databricks-sql-connector connection stand-in: records every statement, and answers it from the local
+    Delta table the Unity Catalog name stands for (so the answers are real)."""
+
+    def __init__(self, spark, uc_name: str, delta_ref: str):
+        self.spark, self.uc_name, self.delta_ref = spark, uc_name, delta_ref
+        self.statements: list[tuple[str, dict]] = []
+
+    def cursor(self):
+        from include.sentinel.spark import SparkCursor
+
+        outer, inner = self, SparkCursor(self.spark)
+
+        class Cursor:
+            def execute(self, sql, parameters=None):
+                outer.statements.append((sql, dict(parameters or {})))
+                inner.execute(sql.replace(outer.uc_name, outer.delta_ref), parameters)
+
+            def fetchall(self):
+                return inner.fetchall()
+
+            def close(self):
+                inner.close()
+
+        return Cursor()
+
+    def close(self):
+        pass
+
+
+def test_on_databricks_the_bronze_side_is_read_through_databricks_sql(
+    airflow_db, loader_env, repo, control_connection, orders, spark, monkeypatch
+):
+    from dataplatform.operators.verify import VerifyLoadOperator
+    from include.dataloader.engine import local_engine
+    from include.dataloader.job import control_row as job_row
+    from include.dataloader.job import execute
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DATABRICKS_DEFAULT",
+        json.dumps({"conn_type": "databricks", "host": "adb-1.azuredatabricks.net", "password": "canary-dbx-token"}),
+    )
+    row = repo.add(control_row("orders", "incremental", **ORDERS, verify=True))
+    repo.queue("test.orders", "run-1")
+    repo.start("test.orders", "run-1")
+    summary = execute(local_engine(), job_row(row), repo.get_dbconfig("test_source"))["summary"]
+    repo.succeed("test.orders", "run-1", rows_processed=12, watermark=summary["watermark"])
+    delta_ref = f"delta.`{loader_env / 'warehouse' / 'bronze' / 'test' / 'orders'}`"
+    sql = RecordingDatabricksSql(spark, "`bronze`.`test`.`orders`", delta_ref)
+    from airflow.providers.databricks.hooks.databricks_sql import DatabricksSqlHook
+
+    opened = []
+    monkeypatch.setattr(DatabricksSqlHook, "get_conn", lambda hook: opened.append(hook.http_path) or sql)
+
+    task = VerifyLoadOperator(
+        task_id="verify",
+        control_key="test.orders",
+        target="databricks",
+        databricks_sql_http_path="/sql/1.0/warehouses/w1",
+    )
+    result = task.execute({"run_id": "run-1", "ti": SimpleNamespace(xcom_push=lambda **kw: None)})
+
+    assert (result["status"], result["matching"]) == ("equal", 12)
+    assert set(opened) == {"/sql/1.0/warehouses/w1"}
+    statements = [s for s, _ in sql.statements]
+    assert statements[0] == "DESCRIBE TABLE `bronze`.`test`.`orders`"
+    watermark = "`updated_at` <= CAST('2024-01-04 00:00:00' AS TIMESTAMP_NTZ)"
+    reads = [s for s in statements[1:]]
+    assert reads and all("FROM `bronze`.`test`.`orders`" in s and watermark in s for s in reads)
