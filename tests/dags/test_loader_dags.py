@@ -18,7 +18,7 @@ def warehouse_rows(spark, loader_env, table):
     ("strategy", "settings", "watermark"),
     [
         ("full", {}, None),
-        ("incremental", ORDERS, "2024-01-04 00:00:00"),
+        ("incremental", {**ORDERS, "verify": True}, "2024-01-04 00:00:00"),
         ("append_only", {"incremental_column": "order_id", "incremental_type": "integer"}, "12"),
         (
             "rolling",
@@ -49,6 +49,9 @@ def test_each_strategy_end_to_end(
     [history] = repo.runs("test.orders")
     assert (history["run_id"], history["load_status"], history["rows_processed"]) == (run.run_id, "Succeeded", 12)
     assert warehouse_rows(spark, loader_env, "orders") == 12
+    if settings.get("verify"):
+        assert tasks(run)[("verify", -1)] == "success"
+        assert (history["verify_status"], history["verify_result"]["matching"]) == ("equal", 12)
     if strategy == "chunked_backfill":
         assert row["load_strategy"] == "incremental"
         assert [m for (t, m) in tasks(run) if t == "load_chunk"] == [0, 1, 2]

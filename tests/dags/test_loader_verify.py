@@ -32,40 +32,57 @@ def test_verify_follows_the_load_only_when_the_row_asks_for_it(loader_env, loade
     assert backfill.get_task("verify").strategy == "chunked_backfill"  # the row says incremental once it is done
 
 
+def loaded_outside_airflow(repo, key: str) -> dict:
+    """A first load of the row (the job on the local engine, its lifecycle recorded), as a shell run does."""
+    from include.dataloader.engine import local_engine
+    from include.dataloader.job import control_row as job_row
+    from include.dataloader.job import execute
+
+    row = repo.require(key)
+    repo.queue(key, "cli__first")
+    repo.start(key, "cli__first")
+    summary = execute(local_engine(), job_row(row), repo.get_dbconfig(row["db_config_key"]))["summary"]
+    return repo.succeed(key, "cli__first", rows_processed=summary["inserted"], watermark=summary["watermark"])
+
+
 def test_a_drift_in_bronze_fails_verify_pages_the_alert_target_and_a_rerun_gives_the_same_result(
     airflow_db, loader_dag, loader_env, repo, orders, source_sql, webhook
 ):
     repo.add(control_row("orders", "incremental", **ORDERS, verify=True, alert_target=webhook.url))
-    dag = loader_dag("test.orders")
-
-    first = dag.test()
-    assert tasks(first) == {("queue", -1): "success", ("load", -1): "success", ("verify", -1): "success"}
-    verify_ti = next(ti for ti in first.get_task_instances() if ti.task_id == "verify")
-    summary = verify_ti.xcom_pull(task_ids="verify")
-    assert (summary["status"], summary["matching"], summary["failures"]) == ("equal", 12, 0)
-    assert repo.runs("test.orders")[0]["verify_status"] == "equal"
-
-    # order 2 (cursor far below the watermark) disappears from bronze: no incremental load brings it back
+    loaded_outside_airflow(repo, "test.orders")
+    # order 2 (its cursor far below the watermark) disappears from bronze: no incremental load brings it back
     deltalake.DeltaTable(str(loader_env / "warehouse" / "bronze" / "test" / "orders")).delete("order_id = 2")
     source_sql("UPDATE orders SET status = 'paid', updated_at = timestamp '2024-01-05' WHERE order_id = 12")
-    second = dag.test()
+    dag = loader_dag("test.orders")
 
-    assert second.state == "failed"
-    assert tasks(second)[("load", -1)] == "success" and tasks(second)[("verify", -1)] == "failed"
-    history = {r["run_id"]: r for r in repo.runs("test.orders")}[second.run_id]
+    run = dag.test()
+
+    assert run.state == "failed"
+    assert tasks(run) == {("queue", -1): "success", ("load", -1): "success", ("verify", -1): "failed"}
+    history = {r["run_id"]: r for r in repo.runs("test.orders")}[run.run_id]
     assert (history["load_status"], history["verify_status"]) == ("Succeeded", "mismatch")
-    assert history["verify_result"]["keys"]["missing_in_target"] == [[2]]
+    result = history["verify_result"]
+    assert (result["source_rows"], result["target_rows"], result["matching"]) == (12, 11, 11)
+    assert result["keys"]["missing_in_target"] == [[2]]
+    assert (
+        result["scope"]
+        == "rows with updated_at <= 2024-01-05 00:00:00; rows with a NULL cursor left out (counted apart)"
+    )
+    verify_ti = next(ti for ti in run.get_task_instances() if ti.task_id == "verify")
+    assert verify_ti.xcom_pull(task_ids="verify")["failures"] == 1  # the summary is in XCom on failure too
     [alert] = webhook.received
     assert alert["title"] == "test.orders: task verify failed (try 1)"
     assert "1 failing: 1 missing in bronze, 0 in bronze only, 0 different" in alert["detail"]
 
     # cleared: the task compares again, and the run's record is the same
-    task = dag.get_task("verify")
+    pushed = []
     with pytest.raises(AirflowFailException, match="1 missing in bronze"):
-        task.execute({"run_id": second.run_id, "ti": SimpleNamespace(xcom_push=lambda **kw: None)})
-    again = {r["run_id"]: r for r in repo.runs("test.orders")}[second.run_id]
+        dag.get_task("verify").execute(
+            {"run_id": run.run_id, "ti": SimpleNamespace(xcom_push=lambda **kw: pushed.append(kw))}
+        )
+    again = {r["run_id"]: r for r in repo.runs("test.orders")}[run.run_id]
     assert len(repo.runs("test.orders")) == 2
-    assert {k: v for k, v in again["verify_result"].items()} == history["verify_result"]
+    assert again["verify_result"] == result and pushed[0]["value"] == result
 
 
 class RecordingDatabricksSql:
@@ -102,25 +119,21 @@ def test_on_databricks_the_bronze_side_is_read_through_databricks_sql(
     airflow_db, loader_env, repo, control_connection, orders, spark, monkeypatch
 ):
     from dataplatform.operators.verify import VerifyLoadOperator
-    from include.dataloader.engine import local_engine
-    from include.dataloader.job import control_row as job_row
-    from include.dataloader.job import execute
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_DATABRICKS_DEFAULT",
         json.dumps({"conn_type": "databricks", "host": "adb-1.azuredatabricks.net", "password": "canary-dbx-token"}),
     )
-    row = repo.add(control_row("orders", "incremental", **ORDERS, verify=True))
-    repo.queue("test.orders", "run-1")
-    repo.start("test.orders", "run-1")
-    summary = execute(local_engine(), job_row(row), repo.get_dbconfig("test_source"))["summary"]
-    repo.succeed("test.orders", "run-1", rows_processed=12, watermark=summary["watermark"])
+    repo.add(control_row("orders", "incremental", **ORDERS, verify=True))
+    loaded_outside_airflow(repo, "test.orders")
     delta_ref = f"delta.`{loader_env / 'warehouse' / 'bronze' / 'test' / 'orders'}`"
     sql = RecordingDatabricksSql(spark, "`bronze`.`test`.`orders`", delta_ref)
-    from airflow.providers.databricks.hooks.databricks_sql import DatabricksSqlHook
+    from airflow.providers.databricks.hooks import databricks_sql
 
     opened = []
-    monkeypatch.setattr(DatabricksSqlHook, "get_conn", lambda hook: opened.append(hook.http_path) or sql)
+    monkeypatch.setattr(
+        databricks_sql.sql, "connect", lambda host, path, token, **kw: opened.append((host, path, token)) or sql
+    )
 
     task = VerifyLoadOperator(
         task_id="verify",
@@ -128,10 +141,10 @@ def test_on_databricks_the_bronze_side_is_read_through_databricks_sql(
         target="databricks",
         databricks_sql_http_path="/sql/1.0/warehouses/w1",
     )
-    result = task.execute({"run_id": "run-1", "ti": SimpleNamespace(xcom_push=lambda **kw: None)})
+    result = task.execute({"run_id": "cli__first", "ti": SimpleNamespace(xcom_push=lambda **kw: None)})
 
     assert (result["status"], result["matching"]) == ("equal", 12)
-    assert set(opened) == {"/sql/1.0/warehouses/w1"}
+    assert set(opened) == {("adb-1.azuredatabricks.net", "/sql/1.0/warehouses/w1", "canary-dbx-token")}
     statements = [s for s, _ in sql.statements]
     assert statements[0] == "DESCRIBE TABLE `bronze`.`test`.`orders`"
     watermark = "`updated_at` <= CAST('2024-01-04 00:00:00' AS TIMESTAMP_NTZ)"
