@@ -53,6 +53,8 @@ def encode_plan(table: str, schema: Schema, chunks: list[Chunk]) -> dict[str, An
         "key_columns": schema.key_columns,
         "collations": schema.collations,
         "by_hash": schema.by_hash,
+        "target_columns": schema.target_columns,
+        "target_key_columns": schema.target_key_columns,
         "chunks": [[encode(c.lower), encode(c.upper), [encode(k) for k in c.segments], c.buckets] for c in chunks],
     }
 
@@ -63,6 +65,10 @@ def decode_plan(document: dict[str, Any]) -> tuple[Schema, list[Chunk]]:
         [tuple(c) for c in document["key_columns"]],
         document.get("collations", {}),
         document.get("by_hash", False),
+        *(
+            [tuple(c) for c in document[name]] if document.get(name) is not None else None
+            for name in ("target_columns", "target_key_columns")
+        ),
     )
     chunks = [
         Chunk(i, key(lo), key(hi), tuple(key(k) for k in segments), buckets)

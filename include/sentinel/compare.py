@@ -84,12 +84,26 @@ class Schema:
     ``collations``: the effective collation of each key column that has one, ``[source, target]``.
     ``by_hash``: the key columns sort differently on the two sides, so chunks are buckets of the key's hash
     rather than key ranges (a key range would hold different rows on each side).
+    ``target_columns``, ``target_key_columns``: the same columns with the target's types, when the target is
+    another engine (None: the source's types).
     """
 
     columns: list[tuple[str, str]]
     key_columns: list[tuple[str, str]]
     collations: dict[str, list[str | None]] = field(default_factory=dict)
     by_hash: bool = False
+    target_columns: list[tuple[str, str]] | None = None
+    target_key_columns: list[tuple[str, str]] | None = None
+
+    def side_columns(self, side: str, columns: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``columns`` with the types ``side`` has."""
+        if side == "source" or self.target_columns is None:
+            return list(columns)
+        types = dict(self.target_columns)
+        return [(name, types[name]) for name, _ in columns]
+
+    def side_keys(self, side: str) -> list[tuple[str, str]]:
+        return self.key_columns if side == "source" or self.target_key_columns is None else self.target_key_columns
 
     @property
     def chunking(self) -> str:
@@ -145,10 +159,12 @@ def _merge_adjacent(ranges: list[tuple[Key | None, Key | None]]) -> list[tuple[K
 
 
 class TableComparator:
-    """Compares one table between two databases of the same kind.
+    """Compares one table between two databases, of the same kind or not.
 
     :param source: opens a connection to the source (one per thread).
     :param target: opens a connection to the target.
+    :param dialect: the source's dialect; ``target_dialect`` the target's (default: the same). Two dialects
+        of different engines must both be portable (the same canonical text on both sides).
     """
 
     def __init__(
@@ -158,14 +174,25 @@ class TableComparator:
         target: Connect,
         *,
         dialect: SentinelDialect | None = None,
+        target_dialect: SentinelDialect | None = None,
         max_threads: int = 4,
     ):
         self.spec = spec
         self.source = source
         self.target = target
         self.dialect = dialect or PostgresSentinel()
+        self.target_dialect = target_dialect or self.dialect
+        self.cross_engine = self.target_dialect.name != self.dialect.name
+        if self.cross_engine and not (self.dialect.portable and self.target_dialect.portable):
+            raise CompareError(
+                f"table {spec.label}: {self.dialect.name} and {self.target_dialect.name} are compared in the "
+                "portable canonical text: build both dialects with portable=True"
+            )
         self.max_threads = max_threads
         self.table = self.dialect.table_ref(spec.schema, spec.table_name)
+        self.target_table = self.target_dialect.table_ref(
+            spec.target_schema if spec.target_schema is not None else spec.schema, spec.target_table or spec.table_name
+        )
         self._local = threading.local()
         self._opened: list[Any] = []
         self._lock = threading.Lock()
@@ -173,12 +200,23 @@ class TableComparator:
         self.schema: Schema | None = None  # from inspect(), or given with a stored plan
         self._dense = False  # the last chunk compared had differences in most of its segments
 
-    def _open(self, connect: Connect):
+    def side(self, side: str) -> tuple[SentinelDialect, str, str | None]:
+        """The dialect, quoted table and filter of ``side`` (source | target)."""
+        if side == "source":
+            return self.dialect, self.table, self.spec.where
+        where = self.spec.target_where if self.spec.target_where is not None else self.spec.where
+        return self.target_dialect, self.target_table, where
+
+    def _side_of(self, connect: Connect) -> str:
+        return "target" if connect is self.target and connect is not self.source else "source"
+
+    def _open(self, connect: Connect, side: str | None = None):
         """A new connection in autocommit (no long transaction on prod), set up for the dialect."""
         conn = connect()
         if not callable(getattr(conn, "autocommit", None)):  # pymssql's is a method (set when connecting)
             conn.autocommit = True
-        for statement in self.dialect.session_setup:
+        dialect = self.side(side or self._side_of(connect))[0]
+        for statement in dialect.session_setup:
             cursor = conn.cursor()
             cursor.execute(statement)
             cursor.close()
@@ -188,7 +226,7 @@ class TableComparator:
         """This thread's connection to one side, opened once."""
         conn = getattr(self._local, side, None)
         if conn is None:
-            conn = self._open(self.source if side == "source" else self.target)
+            conn = self._open(self.source if side == "source" else self.target, side)
             setattr(self._local, side, conn)
             with self._lock:
                 self._opened.append(conn)
@@ -215,8 +253,13 @@ class TableComparator:
         of key-hash buckets instead of key ranges."""
         found = []
         for side, connect in (("source", self.source), ("target", self.target)):
-            with contextlib.closing(self._open(connect)) as conn:
-                rows = fetch(conn, *self.dialect.columns_query(self.spec.schema, self.spec.table_name))
+            dialect = self.side(side)[0]
+            schema, table = self.spec.schema, self.spec.table_name
+            if side == "target":
+                schema = self.spec.target_schema if self.spec.target_schema is not None else schema
+                schema, table = schema or None, self.spec.target_table or table  # '': the default schema
+            with contextlib.closing(self._open(connect, side)) as conn:
+                rows = dialect.column_rows(fetch(conn, *dialect.columns_query(schema, table)))
             if not rows:
                 raise CompareError(
                     f"table {self.spec.label}: not found (or no columns visible) in the {side}; check table_name "
@@ -233,6 +276,13 @@ class TableComparator:
                 )
         collations = {k: [source[k][1], target[k][1]] for k in self.spec.primary_key if source[k][1] or target[k][1]}
         by_hash = any(not self.dialect.sorts_alike(s, t) for s, t in collations.values())
+        if self.cross_engine:
+            # two engines order text keys each their own way (and bind them each their own way): key ranges
+            # only for whole-number keys, buckets of the key's hash otherwise
+            by_hash = not all(
+                self.dialect.integer_key(source[k][0]) and self.target_dialect.integer_key(target[k][0])
+                for k in self.spec.primary_key
+            )
         wanted = self.spec.columns or [c for c in source if c in target]
         columns = []
         for name in wanted:
@@ -244,7 +294,7 @@ class TableComparator:
                     f"table {self.spec.label}: column {name!r} is missing in the {side}; "
                     "remove it from columns or add it to exclude_columns"
                 )
-            if source[name][0] != target[name][0]:
+            if source[name][0] != target[name][0] and not self.cross_engine:
                 raise CompareError(
                     f"table {self.spec.label}: incompatible types for column {name!r}: "
                     f"{source[name][0]} (source) vs {target[name][0]} (target); add it to exclude_columns "
@@ -252,7 +302,11 @@ class TableComparator:
                 )
             columns.append((name, source[name][0]))
         keys = [(k, source[k][0]) for k in self.spec.primary_key]
-        self.schema = Schema(columns, keys, collations, by_hash)
+        target_columns = target_keys = None
+        if self.cross_engine:
+            target_columns = [(name, target[name][0]) for name, _ in columns]
+            target_keys = [(k, target[k][0]) for k in self.spec.primary_key]
+        self.schema = Schema(columns, keys, collations, by_hash, target_columns, target_keys)
         if by_hash:
             log.warning(
                 "%s: key collations differ (%s): chunks are key-hash buckets",
@@ -307,13 +361,25 @@ class TableComparator:
     # -- compare ------------------------------------------------------------------------------------
 
     def _both(self, build) -> tuple[list[tuple], list[tuple]]:
-        """Run a query on both sides at the same time: the target's in a helper thread."""
+        """Run a query on both sides at the same time: the target's in a helper thread. ``build(dialect,
+        table, where, columns)`` makes each side's query, ``columns`` is the side's ``columns(names)``."""
         if self._other_side is None:
             with self._lock:
                 self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
-        target = self._other_side.submit(lambda: fetch(self._connection("target"), *build()))
-        source = fetch(self._connection("source"), *build())
+
+        def run(side: str):
+            dialect, table, where = self.side(side)
+            return fetch(self._connection(side), *build(dialect, table, where, lambda cols: self._typed(side, cols)))
+
+        target = self._other_side.submit(run, "target")
+        source = run("source")
         return source, target.result()
+
+    def _typed(self, side: str, columns):
+        """Columns (or the key's columns, given as "keys") with the side's types."""
+        if columns == "keys":
+            return self.schema.side_keys(side)
+        return self.schema.side_columns(side, columns)
 
     def compare_chunk(self, chunk: Chunk, columns: list[tuple[str, str]]) -> ChunkResult:
         started = time.monotonic()
@@ -329,11 +395,11 @@ class TableComparator:
 
     def _compare_segments(self, chunk: Chunk, columns) -> ChunkResult:
         """Checksums per segment in one scan of each side; then (key, hash) of the differing segments."""
-        pk, where = self.spec.primary_key, self.spec.where
+        pk = self.spec.primary_key
         if chunk.segments:
             source_parts, target_parts = self._both(
-                lambda: self.dialect.segment_checksums_sql(
-                    self.table, columns, pk, chunk.lower, chunk.upper, where, chunk.segments
+                lambda d, table, where, typed: d.segment_checksums_sql(
+                    table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments
                 )
             )
             src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
@@ -350,7 +416,9 @@ class TableComparator:
             differing = _merge_adjacent([bounds[b] for b in differing_segments])
         else:
             (src_total,), (tgt_total,) = self._both(
-                lambda: self.dialect.checksum_sql(self.table, columns, pk, chunk.lower, chunk.upper, where)
+                lambda d, table, where, typed: d.checksum_sql(
+                    table, typed(columns), pk, chunk.lower, chunk.upper, where
+                )
             )
             result = ChunkResult(chunk.index, src_total[0], tgt_total[0], equal=tuple(src_total) == tuple(tgt_total))
             differing = [(chunk.lower, chunk.upper)]
@@ -358,7 +426,9 @@ class TableComparator:
             source_hashes, target_hashes = {}, {}
             for lower, upper in differing:
                 source_rows, target_rows = self._both(
-                    lambda lo=lower, hi=upper: self.dialect.row_hashes_sql(self.table, columns, pk, lo, hi, where)
+                    lambda d, table, where, typed, lo=lower, hi=upper: d.row_hashes_sql(
+                        table, typed(columns), pk, lo, hi, where
+                    )
                 )
                 source_hashes.update(_hashes(source_rows, len(pk)))
                 target_hashes.update(_hashes(target_rows, len(pk)))
@@ -370,7 +440,7 @@ class TableComparator:
         checksums when most segments differ (the chunk is read once, not twice)."""
         pk = self.spec.primary_key
         source_rows, target_rows = self._both(
-            lambda: self.dialect.row_hashes_sql(self.table, columns, pk, chunk.lower, chunk.upper, self.spec.where)
+            lambda d, table, where, typed: d.row_hashes_sql(table, typed(columns), pk, chunk.lower, chunk.upper, where)
         )
         source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
         result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=source_hashes == target_hashes)
@@ -385,9 +455,9 @@ class TableComparator:
     def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:
         """The table in buckets of its key's hash: count and hash sum per bucket from one scan of each side,
         then (key, hash) of the rows in the differing buckets (of every row when most differ)."""
-        keys, where, buckets = self.schema.key_columns, self.spec.where, chunk.buckets
+        keys, buckets = self.schema.key_columns, chunk.buckets
         source_parts, target_parts = self._both(
-            lambda: self.dialect.bucket_checksums_sql(self.table, columns, keys, buckets, where)
+            lambda d, table, where, typed: d.bucket_checksums_sql(table, typed(columns), typed("keys"), buckets, where)
         )
         src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
         result = ChunkResult(
@@ -396,10 +466,13 @@ class TableComparator:
         if not result.equal:
             differing = sorted(b for b in set(src) | set(tgt) if src.get(b) != tgt.get(b))
             # most buckets differ (or more than the dialect can list): every row's (key, hash) instead
-            limit = min(self.dialect.max_buckets_listed or buckets, buckets // 2)
+            listed = [d.max_buckets_listed or buckets for d in (self.dialect, self.target_dialect)]
+            limit = min(*listed, buckets // 2)
             wanted = None if len(differing) > limit else differing
             source_rows, target_rows = self._both(
-                lambda: self.dialect.bucket_hashes_sql(self.table, columns, keys, buckets, wanted, where)
+                lambda d, table, where, typed: d.bucket_hashes_sql(
+                    table, typed(columns), typed("keys"), buckets, wanted, where
+                )
             )
             _locate(result, _hashes(source_rows, len(keys)), _hashes(target_rows, len(keys)), len(keys))
         return result
@@ -439,12 +512,15 @@ class TableComparator:
         """Rows by key (raw values, or the canonical text the hashes are made of), in batches; ``filtered``:
         only rows the table's ``where`` filter selects, as the checksums see them."""
         pk, found = self.spec.primary_key, {}
-        where = self.spec.where if filtered else None
-        build = self.dialect.canonical_rows_query if canonical else self.dialect.raw_rows_query
-        with contextlib.closing(self._open(connect)) as conn:
+        side = self._side_of(connect)
+        dialect, table, where = self.side(side)
+        where = where if filtered else None
+        columns = self.schema.side_columns(side, columns) if self.schema else columns
+        build = dialect.canonical_rows_query if canonical else dialect.raw_rows_query
+        with contextlib.closing(self._open(connect, side)) as conn:
             for start in range(0, len(keys), MAX_KEYS_PER_QUERY):
                 batch = keys[start : start + MAX_KEYS_PER_QUERY]
-                for row in fetch(conn, *build(self.table, columns, pk, batch, where)):
+                for row in fetch(conn, *build(table, columns, pk, batch, where)):
                     found[tuple(row[: len(pk)])] = tuple(row[len(pk) :])
         return found
 

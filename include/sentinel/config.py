@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-DB_TYPES = ("oracle", "postgresql", "sqlserver", "snowflake", "clickhouse")
+DB_TYPES = ("oracle", "postgresql", "sqlserver", "snowflake", "clickhouse", "spark")
 DEFAULT_PORTS = {"oracle": 1521, "postgresql": 5432, "sqlserver": 1433, "clickhouse": 8123}
 
 
@@ -86,6 +86,11 @@ class TableSpec:
     columns: tuple[str, ...] | None = None  # None: every column both sides have
     exclude_columns: tuple[str, ...] = ()
     where: str | None = None
+    # the target's own name and filter when they differ from the source's (another engine: a Delta folder,
+    # a filter in its dialect)
+    target_schema: str | None = None
+    target_table: str | None = None
+    target_where: str | None = None
 
     @property
     def label(self) -> str:
@@ -118,11 +123,19 @@ class CompareConfig:
         audit = os.environ.get(self.audit_db_url_env) if self.audit_db_url_env else None
         return [*self.source.secrets(), *self.target.secrets(), *([audit] if audit else [])]
 
-    def dialect(self):
+    @property
+    def cross_engine(self) -> bool:
+        return self.source.db_type != self.target.db_type
+
+    def dialect(self, side: str = "source"):
+        """The side's dialect; two engines compare in the portable canonical text."""
         from include.sentinel.dialects import dialect_for
 
         return dialect_for(
-            self.source.db_type, timestamp_precision=self.timestamp_precision, float_digits=self.float_digits
+            (self.source if side == "source" else self.target).db_type,
+            timestamp_precision=self.timestamp_precision,
+            float_digits=self.float_digits,
+            portable=self.cross_engine,
         )
 
 

@@ -16,6 +16,7 @@ DRIVERS = {
     "sqlserver": ("pymssql", "pymssql"),
     "clickhouse": ("clickhouse_connect", "clickhouse-connect"),
     "snowflake": ("snowflake.connector", "snowflake-connector-python (see the README: not in requirements.txt)"),
+    "spark": ("pyspark", "pyspark-client"),
 }
 
 
@@ -27,18 +28,15 @@ def _installed(module: str) -> bool:
 
 
 def validate(config: CompareConfig) -> None:
-    """Refuse, before anything is written, what would fail later: mixed kinds of database, an unset
-    password or URL variable, an unreadable Airflow connection, a missing driver, an unset audit variable."""
-    if config.source.db_type != config.target.db_type:
-        raise ConfigError(
-            f"source_database.db_type is {config.source.db_type} but target_database.db_type is "
-            f"{config.target.db_type}: both sides must be the same kind of database (rows are compared in one "
-            "dialect's canonical text); compare against a target of the same kind"
-        )
+    """Refuse, before anything is written, what would fail later: an unset password or URL variable, an
+    unreadable Airflow connection, a missing driver, an unset audit variable. The two sides may be different
+    kinds of database: they are then compared in the portable canonical text (see the README)."""
     for name, database in (("source_database", config.source), ("target_database", config.target)):
         module, package = DRIVERS[database.db_type]
         if not _installed(module):
             raise ConfigError(f"{name}.db_type {database.db_type}: its driver is not installed; pip install {package}")
+        if database.db_type == "spark":
+            continue  # the local engine, or Databricks SQL from the Airflow connection (read when connecting)
         try:
             database.url() if database.db_type == "postgresql" else database.settings()
         except ConfigError as exc:
@@ -54,6 +52,10 @@ def connector(database: Database):
     if database.db_type == "postgresql":
         url = database.url()
         return lambda: psycopg.connect(url, autocommit=True)
+    if database.db_type == "spark":
+        from include.sentinel.spark import spark_connector
+
+        return spark_connector(database)
     s = database.settings()
     if database.db_type == "oracle":
         import oracledb

@@ -140,7 +140,8 @@ def _comparator(config: CompareConfig, spec: TableSpec) -> TableComparator:
         spec,
         connector(config.source),
         connector(config.target),
-        dialect=config.dialect(),
+        dialect=config.dialect("source"),
+        target_dialect=config.dialect("target"),
         max_threads=config.max_threads,
     )
 

@@ -38,6 +38,8 @@ def render(
     allow_deletes: bool = False,
     commit_every: int = 1000,
 ) -> str:
+    if note := getattr(dialect, "reload_note", None):
+        return reload_note(plan, dialect, note, session_id=session_id, generated_at=generated_at)
     quote, literal = dialect.ident, dialect.literal
 
     def where(key: Key) -> str:
@@ -68,6 +70,26 @@ def render(
     return "\n".join(header + body) + "\n"
 
 
+def reload_note(plan: SyncPlan, dialect, note: str, *, session_id: str, generated_at: datetime) -> str:
+    """A target that is not patched by statements (a Delta bronze table): what to do, and the keys."""
+    lines = [
+        f"-- DB Sentinel differences of {plan.label} ({dialect.name} target {plan.table})",
+        f"-- session {session_id}, generated {generated_at.isoformat(timespec='seconds')}",
+        f"-- missing in the target {len(plan.inserts)}, different {len(plan.updates)}, "
+        f"missing in the source {len(plan.deletes)}, left out in flight {plan.in_flight}",
+        f"-- no statements: {note}",
+        "",
+    ]
+    names = ", ".join(plan.primary_key)
+    for title, keys in (
+        ("missing in the target", plan.inserts),
+        ("different", plan.updates),
+        ("missing in the source", plan.deletes),
+    ):
+        lines += [f"-- {title} ({names}): {', '.join(dialect.literal(v) for v in key)}" for key in keys]
+    return "\n".join(lines) + "\n"
+
+
 def plan_sync(comparator: TableComparator, comparison: TableComparison, verified: Verified) -> SyncPlan:
     """The sync plan of verified differences, with the current source rows. A row that changed again since
     the re-verification (gone from the source, or now equal) is left out and counted as in flight."""
@@ -84,7 +106,7 @@ def plan_sync(comparator: TableComparator, comparison: TableComparison, verified
     inserts = {k: inserts[k] for k in verified.safe_to_insert if k in inserts}
     vanished = len(verified.safe_to_insert) - len(inserts) + len(verified.valid_update_pks) - len(updates)
     return SyncPlan(
-        table=comparator.table,
+        table=comparator.target_table,
         label=comparator.spec.label,
         primary_key=comparator.spec.primary_key,
         columns=names,
@@ -96,4 +118,4 @@ def plan_sync(comparator: TableComparator, comparison: TableComparison, verified
 
 
 def sync_sql(comparator: TableComparator, comparison: TableComparison, verified: Verified, **options) -> str:
-    return render(plan_sync(comparator, comparison, verified), comparator.dialect, **options)
+    return render(plan_sync(comparator, comparison, verified), comparator.target_dialect, **options)

@@ -116,11 +116,6 @@ def _config_with(path, **changes):
             "error: source_database: set the environment variable SENTINEL_UNSET_URL (url_env)",
         ),
         (
-            {"target_database__db_type": "clickhouse"},
-            "error: source_database.db_type is postgresql but target_database.db_type is clickhouse: both sides "
-            "must be the same kind of database",
-        ),
-        (
             {"options__audit_db_url_env": "SENTINEL_UNSET_AUDIT"},
             "error: options.audit_db_url_env: set the environment variable SENTINEL_UNSET_AUDIT",
         ),

@@ -161,16 +161,16 @@ def test_the_dag_writes_audit_events_through_the_same_steps(sentinel_env, pair):
     assert events == ["COMPARISON_START", "CHUNK", "CHUNK", "CHUNK", "CHUNK", "COMPARISON_END"]
 
 
-def test_the_dag_refuses_mixed_database_types_in_its_plan(pair, tmp_path, monkeypatch):
+def test_the_dag_refuses_an_unusable_side_of_another_engine_in_its_plan(pair, tmp_path, monkeypatch):
     from include.sentinel.config import ConfigError, load_config
     from include.sentinel.steps import Layout, plan_tables
     from tests.sentinel.test_cli import write_config
 
     path = write_config(tmp_path, monkeypatch, pair.urls)
     raw = yaml.safe_load(path.read_text())
-    raw["target_database"]["db_type"] = "oracle"
+    raw["target_database"] = {"db_type": "oracle", "host": "dr", "password_env": "SENTINEL_UNSET_DR_PASSWORD"}
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match="both sides must be the same kind of database"):
+    with pytest.raises(ConfigError, match="target_database: set the environment variable SENTINEL_UNSET_DR_PASSWORD"):
         plan_tables(load_config(path), Layout(tmp_path / "artifacts", "manual__1"))
     assert not (tmp_path / "artifacts").exists()
 

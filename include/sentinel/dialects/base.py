@@ -4,6 +4,11 @@ A dialect supplies quoting, the canonical text of a value, the row hash and its 
 its literals; this class assembles them into the comparator's queries: key ranges, chunk boundaries,
 checksums (whole chunk or per segment, in one scan), per-row hashes and rows fetched by key.
 
+Two sides of different engines are compared in the portable canonical text (``portable=True``, the README's
+"canonical text" table): the same text, hence the same MD5, in every dialect, whatever type each engine gave
+the column (a PostgreSQL numeric(12,2) and its Delta decimal(12,2), a timestamptz and its Delta timestamp).
+Each dialect says which portable kind a type is (``kind``) and spells the kind's text (``portable_text``).
+
 Names written in lower case are upper-cased first by the dialects that fold unquoted names to upper case
 (Oracle, Snowflake), then every name is quoted by sqlglot. Values are always bound parameters.
 """
@@ -33,9 +38,16 @@ class SentinelDialect:
     begin: str | None = None  # starts a batch of the sync file
     commit: str | None = "COMMIT;"  # ends one
 
-    def __init__(self, *, timestamp_precision: int = 6, float_digits: int | None = None):
-        self.timestamp_precision = timestamp_precision
+    def __init__(self, *, timestamp_precision: int = 6, float_digits: int | None = None, portable: bool = False):
+        self.portable = portable
+        # Delta keeps microseconds: a portable timestamp is compared at most to the microsecond
+        self.timestamp_precision = min(timestamp_precision, 6) if portable else timestamp_precision
         self.float_digits = float_digits  # floats compared at this many significant digits
+        if portable and not float_digits:
+            self.float_digits = PORTABLE_FLOAT_DIGITS
+        if portable:  # the same hash on both engines: MD5 as lower-case hex, its first 60 bits as the number
+            self.row_hash = lambda columns: self.md5_hex(self.row_text(columns))
+            self.hash_number = lambda columns: self.hex_prefix_number(self.md5_hex(self.row_text(columns)))
 
     # -- names and binds ------------------------------------------------------------------------
 
@@ -61,6 +73,10 @@ class SentinelDialect:
         """(name, data type, collation or NULL) of every column, in order."""
         raise NotImplementedError
 
+    def column_rows(self, rows: Sequence[tuple]) -> list[tuple]:
+        """(name, data type, collation) from the rows of ``columns_query``."""
+        return list(rows)
+
     def text(self, column: str, data_type: str) -> str:
         """The canonical text of a non-NULL value of the column."""
         raise NotImplementedError
@@ -81,9 +97,43 @@ class SentinelDialect:
         and from the text 'NULL' because free text is length-prefixed ('4:NULL', '0:') and NULL is 'N';
         plain text (a number, a timestamp) is written once, not computed twice."""
         col = self.ident(column)
-        text = self.text(col, data_type)
-        value = text if self.plain(data_type) else self.concat(self.length(text), "':'", text)
+        if self.portable:
+            kind = self.kind(data_type)
+            text = self.portable_text(col, kind, data_type)
+            value = text if kind != "text" else self.concat(self.char_length(text), "':'", text)
+        else:
+            text = self.text(col, data_type)
+            value = text if self.plain(data_type) else self.concat(self.length(text), "':'", text)
         return f"CASE WHEN {col} IS NULL THEN 'N' ELSE {value} END"
+
+    # -- the portable canonical text (two engines) ------------------------------------------------
+    # integer: '-42'; decimal: '12.5' (no trailing zeros, no bare '.'); float: '0' or 15 significant digits
+    # '1.25000000000000e+00' of the value as a double; timestamp: '2024-01-31T23:59:59.123456' in UTC (to
+    # timestamp_precision digits); date: '2024-01-31'; boolean: 'true' | 'false'; binary: the MD5 of the
+    # bytes in lower-case hex; text: '<characters>:<text>'.
+
+    def kind(self, data_type: str) -> str:
+        """integer | decimal | float | timestamp | timestamptz | date | boolean | binary | text."""
+        raise NotImplementedError
+
+    def portable_text(self, col: str, kind: str, data_type: str) -> str:
+        raise NotImplementedError
+
+    def char_length(self, text: str) -> str:
+        """The number of characters (not bytes) of a text."""
+        return self.length(text)
+
+    def timestamp_pattern(self) -> str:
+        """The fraction digits compared: ``.ffffff`` cut to the precision, none at 0."""
+        return "." + "f" * self.timestamp_precision if self.timestamp_precision else ""
+
+    def md5_hex(self, text: str) -> str:
+        """The MD5 of the text's UTF-8 bytes as 32 lower-case hex digits."""
+        raise NotImplementedError
+
+    def hex_prefix_number(self, hex_text: str) -> str:
+        """The first 15 hex digits (60 bits) of an MD5 as an exact whole number (portable hash number)."""
+        raise NotImplementedError
 
     def row_text(self, columns: Sequence[tuple[str, str]]) -> str:
         parts = [self.canonical(c, t) for c, t in columns]
@@ -304,6 +354,9 @@ class SentinelDialect:
 
     def delete_statement(self, table: str, where: str) -> str:
         return f"DELETE FROM {table} WHERE {where};"
+
+
+PORTABLE_FLOAT_DIGITS = 15  # a double's digits that survive text -> double -> text on every engine
 
 
 def scientific(digits: int) -> str:

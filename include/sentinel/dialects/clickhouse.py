@@ -59,6 +59,43 @@ class ClickHouseSentinel(SentinelDialect):
             return col
         return f"toString({col})"
 
+    def kind(self, data_type: str) -> str:
+        kind = inner_type(data_type)
+        if re.match(r"U?Int\d+$", kind):
+            return "integer"
+        if kind.startswith("Decimal"):
+            return "decimal"
+        if kind.startswith("Float"):
+            return "float"
+        if kind.startswith("DateTime"):
+            return "timestamptz"  # an instant, whatever zone the column shows it in
+        if kind.startswith("Date"):
+            return "date"
+        return {"Bool": "boolean"}.get(kind, "text")
+
+    def portable_text(self, col: str, kind: str, data_type: str) -> str:
+        if kind == "float":
+            # printf's format built from char(37): a literal '%' would need escaping only when binds are sent
+            digits = self.float_digits - 1
+            return f"if({col} = 0, '0', printf(concat(char(37), '.{digits}e'), toFloat64({col})))"
+        if kind == "timestamptz":
+            digits = self.timestamp_precision
+            value = f"toDateTime64({col}, {digits}, 'UTC')" if digits else f"toDateTime({col}, 'UTC')"
+            return f"replace(toString({value}), ' ', 'T')"
+        if kind == "text":
+            return self.text(col, data_type)  # String as it is, FixedString without its NUL padding
+        return f"toString({col})"  # decimals print without trailing zeros, booleans as 'true' / 'false'
+
+    def char_length(self, text: str) -> str:
+        return f"toString(lengthUTF8({text}))"
+
+    def md5_hex(self, text: str) -> str:
+        return f"lower(hex(MD5({text})))"
+
+    def hex_prefix_number(self, hex_text: str) -> str:
+        # UInt128: a sum of UInt64 would wrap, and the other side sums exactly
+        return f"toUInt128(bitShiftRight(reinterpretAsUInt64(reverse(unhex(substring({hex_text}, 1, 16)))), 4))"
+
     def concat(self, *parts: str) -> str:
         return f"concat({', '.join(parts)})"
 

@@ -73,6 +73,38 @@ class OracleSentinel(SentinelDialect):
             return f"RAWTOHEX({col})"
         return col
 
+    def kind(self, data_type: str) -> str:
+        kind = re.sub(r"\(\d+\)", "", data_type).upper()
+        if kind in NUMERIC:
+            return "decimal"  # NUMBER holds whole numbers and decimals alike: both print as decimals
+        if kind in FLOATS:
+            return "float"
+        if kind == "DATE" or kind.startswith("TIMESTAMP"):  # a DATE holds a time of day too
+            return "timestamptz" if "TIME ZONE" in kind else "timestamp"
+        return "binary" if kind in ("RAW", "BLOB") else "text"
+
+    def portable_text(self, col: str, kind: str, data_type: str) -> str:
+        if kind == "decimal":  # TM9 drops the zero before the point: '.5', '-.5'
+            return f"REGEXP_REPLACE(TO_CHAR({col}, 'TM9'), '^(-?)\\.', '\\10.')"
+        if kind == "float":
+            sci = f"LOWER(LTRIM(TO_CHAR(TO_BINARY_DOUBLE({col}), '{scientific(self.float_digits)}')))"
+            return f"CASE WHEN {col} = 0 THEN '0' ELSE {sci} END"
+        if kind in ("timestamp", "timestamptz"):
+            if re.sub(r"\(\d+\)", "", data_type).upper() == "DATE":
+                seconds = f"TO_CHAR({col}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+                digits = self.timestamp_precision
+                return f"{seconds} || '.{'0' * digits}'" if digits else seconds
+            return self.text(col, data_type)
+        if kind == "binary":
+            return self.md5_hex(col)
+        return self.text(col, data_type)
+
+    def md5_hex(self, text: str) -> str:
+        return f"LOWER(RAWTOHEX(STANDARD_HASH({text}, 'MD5')))"
+
+    def hex_prefix_number(self, hex_text: str) -> str:
+        return f"TO_NUMBER(UPPER(SUBSTR({hex_text}, 1, 15)), 'XXXXXXXXXXXXXXX')"
+
     def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"RAWTOHEX(STANDARD_HASH({self.row_text(columns)}, 'MD5'))"
 

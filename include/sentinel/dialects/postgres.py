@@ -72,6 +72,42 @@ class PostgresSentinel(SentinelDialect):
     def length(self, text: str) -> str:
         return f"length({text})"
 
+    def kind(self, data_type: str) -> str:
+        if data_type in self.integer_types:
+            return "integer"
+        if data_type in ("numeric", "decimal"):
+            return "decimal"
+        if data_type in FLOATS:
+            return "float"
+        if data_type.startswith("timestamp"):
+            return "timestamptz" if "with time zone" in data_type else "timestamp"
+        return {"date": "date", "boolean": "boolean", "bytea": "binary"}.get(data_type, "text")
+
+    def portable_text(self, col: str, kind: str, data_type: str) -> str:
+        if kind == "integer":
+            return f"{col}::text"
+        if kind == "decimal":
+            return f"trim_scale({col})::text"
+        if kind == "float":
+            sci = f"ltrim(to_char({col}::float8, '{scientific(self.float_digits)}'))"
+            return f"CASE WHEN {col} = 0 THEN '0' ELSE {sci} END"
+        if kind in ("timestamp", "timestamptz"):
+            zone = " AT TIME ZONE 'UTC'" if kind == "timestamptz" else ""
+            fraction = ".US" if self.timestamp_precision else ""
+            text = f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS{fraction}')"
+            return text if self.timestamp_precision in (0, 6) else f"left({text}, {self.timestamp_precision - 6})"
+        if kind == "date":
+            return f"to_char({col}, 'YYYY-MM-DD')"
+        if kind == "binary":
+            return f"md5({col})"
+        return f"{col}::text"  # booleans print 'true' / 'false'; uuid, json, intervals their text form
+
+    def md5_hex(self, text: str) -> str:
+        return f"md5({text})"
+
+    def hex_prefix_number(self, hex_text: str) -> str:
+        return f"('x' || substr({hex_text}, 1, 15))::bit(60)::bigint"
+
     def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"md5({self.row_text(columns)})"
 
@@ -82,6 +118,8 @@ class PostgresSentinel(SentinelDialect):
         """The key's bucket from ``hashtextextended`` of its canonical text, bytes in ``COLLATE "C"`` (a
         nondeterministic collation would hash its sort key instead): several times cheaper than md5, and
         stable across versions (hash partitioning depends on it)."""
+        if self.portable:  # the other engine computes the same number from the key's MD5
+            return super().bucket_of(key_columns, buckets)
         return f'mod(hashtextextended(({self.row_text(key_columns)}) COLLATE "C", 0), {int(buckets)})'
 
     max_buckets_listed = None  # an array parameter of any length, matched by hash in one scan

@@ -63,6 +63,33 @@ class SnowflakeSentinel(SentinelDialect):
             return col
         return f"TO_VARCHAR({col})"
 
+    def kind(self, data_type: str) -> str:
+        kind = re.sub(r"\(.*\)", "", data_type).upper()
+        if kind in NUMERIC:
+            return "decimal"  # every NUMBER, whole or not, prints as a decimal
+        if kind in FLOATS:
+            return "float"
+        if kind.startswith("TIMESTAMP"):
+            return "timestamp" if kind == "TIMESTAMP_NTZ" else "timestamptz"
+        return {"DATE": "date", "BOOLEAN": "boolean", "BINARY": "binary"}.get(kind, "text")
+
+    def portable_text(self, col: str, kind: str, data_type: str) -> str:
+        if kind == "decimal":
+            text = f"TO_VARCHAR({col})"
+            return f"IFF(CONTAINS({text}, '.'), RTRIM(RTRIM({text}, '0'), '.'), {text})"
+        if kind == "float":
+            sci = f"LOWER(LTRIM(TO_VARCHAR({col}::DOUBLE, '{scientific(self.float_digits)}')))"
+            return f"IFF({col} = 0, '0', {sci})"
+        if kind == "boolean":
+            return f"IFF({col}, 'true', 'false')"
+        return self.text(col, data_type)
+
+    def md5_hex(self, text: str) -> str:
+        return f"MD5({text})"
+
+    def hex_prefix_number(self, hex_text: str) -> str:
+        return f"TO_NUMBER(UPPER(SUBSTR({hex_text}, 1, 15)), 'XXXXXXXXXXXXXXX')"
+
     def row_hash(self, columns: Sequence[tuple[str, str]]) -> str:
         return f"MD5({self.row_text(columns)})"
 

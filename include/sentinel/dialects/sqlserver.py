@@ -78,6 +78,47 @@ class SqlServerSentinel(SentinelDialect):
             return f"CONVERT(VARCHAR(36), {col})"
         return col
 
+    def kind(self, data_type: str) -> str:
+        kind = re.sub(r"\(.*\)", "", data_type).lower()
+        if kind in self.integer_types:
+            return "integer"
+        if kind in ("decimal", "numeric", "money", "smallmoney"):
+            return "decimal"
+        if kind in FLOATS:
+            return "float"
+        if kind in TIMESTAMPS:
+            return "timestamptz" if kind == "datetimeoffset" else "timestamp"
+        if kind in BINARIES:
+            return "binary"
+        return {"date": "date", "bit": "boolean"}.get(kind, "text")
+
+    def portable_text(self, col: str, kind: str, data_type: str) -> str:
+        if kind == "decimal":
+            text = f"CONVERT(VARCHAR(64), {col})"
+            # trailing zeros of the fraction, then a bare point, cut (no TRIM(TRAILING) before 2022)
+            cut = f"LEFT({text}, LEN({text}) - PATINDEX('%[^0]%', REVERSE({text})) + 1)"
+            bare = f"CASE WHEN RIGHT({cut}, 1) = '.' THEN LEFT({cut}, LEN({cut}) - 1) ELSE {cut} END"
+            return f"CASE WHEN CHARINDEX('.', {text}) > 0 THEN {bare} ELSE {text} END"
+        if kind == "float":  # FORMAT writes a three-digit exponent: E+000
+            sci = f"LOWER(FORMAT(CAST({col} AS FLOAT), 'E{self.float_digits - 1}', 'en-US'))"
+            return f"CASE WHEN {col} = 0 THEN '0' ELSE REPLACE(REPLACE({sci}, 'e+0', 'e+'), 'e-0', 'e-') END"
+        if kind == "boolean":
+            return f"CASE WHEN {col} = 1 THEN 'true' ELSE 'false' END"
+        if kind == "binary":
+            return f"LOWER(CONVERT(VARCHAR(32), HASHBYTES('MD5', {col}), 2))"
+        if kind == "integer":
+            return f"CONVERT(VARCHAR(20), {col})"
+        return self.text(col, data_type)
+
+    def md5_hex(self, text: str) -> str:
+        # the MD5 of the UTF-8 bytes (SQL Server 2019's UTF-8 collations), not of NVARCHAR's UTF-16
+        utf8 = f"CAST(({text}) COLLATE Latin1_General_100_BIN2_UTF8 AS VARCHAR(MAX))"
+        return f"LOWER(CONVERT(VARCHAR(32), HASHBYTES('MD5', {utf8}), 2))"
+
+    def hex_prefix_number(self, hex_text: str) -> str:
+        digits = f"CONVERT(VARBINARY(8), '0' + SUBSTRING({hex_text}, 1, 15), 2)"
+        return f"CAST(CAST({digits} AS BIGINT) AS DECIMAL(38, 0))"
+
     def length(self, text: str) -> str:
         return f"LEN({text} + 'x') - 1"
 
