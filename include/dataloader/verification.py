@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -345,18 +346,27 @@ def verify(
         source_where,
         bronze_where,
     )
+    shutil.rmtree(out_dir, ignore_errors=True)  # a re-run's report replaces the run's earlier one
     result = compare_tables(
         Side(db_type, lambda: dialect.connect(params), row.source_schema, row.source_table_name, source_where),
         Side("spark", bronze.connect, bronze.schema, bronze.table, bronze_where),
         key=list(row.primary_key_columns),
-        columns=[c.name for c in columns],
+        columns=[c.name for c in columns if c.name not in row.primary_key_columns],
         out_dir=out_dir,
         key_cap=key_cap,
     )
     failures, drift, keys = judge(scope.terms, result)
     counts = {
-        k: int(result[k])
-        for k in ("source_rows", "target_rows", "matching", "missing_in_target", "missing_in_source", "different")
+        k: int(result.get(k) or 0)
+        for k in (
+            "source_rows",
+            "target_rows",
+            "matching",
+            "missing_in_target",
+            "missing_in_source",
+            "different",
+            "in_flight",  # changed again while compared: neither equal nor counted as a difference
+        )
     }
     return Verification(
         control_key=row.control_key,
@@ -453,71 +463,10 @@ def run_verification(
 # -- the bronze table on the local engine ---------------------------------------------------------------
 
 
-class SparkCursor:
-    """A DB-API cursor over a Spark (Connect) session: what the comparator needs of one."""
-
-    arraysize = 1000
-
-    def __init__(self, spark: Any):
-        self.spark = spark
-        self.description: list[tuple] | None = None
-        self._rows: list[tuple] = []
-
-    def execute(self, query: str, params: Mapping[str, Any] | None = None) -> SparkCursor:
-        df = self.spark.sql(query, args=dict(params)) if params else self.spark.sql(query)
-        self._rows = [tuple(r) for r in df.collect()]
-        self.description = [(f.name, f.dataType.simpleString(), None, None, None, None, True) for f in df.schema]
-        return self
-
-    def fetchall(self) -> list[tuple]:
-        rows, self._rows = self._rows, []
-        return rows
-
-    def fetchmany(self, size: int | None = None) -> list[tuple]:
-        size = size or self.arraysize
-        rows, self._rows = self._rows[:size], self._rows[size:]
-        return rows
-
-    def fetchone(self) -> tuple | None:
-        return self._rows.pop(0) if self._rows else None
-
-    def close(self) -> None:
-        self._rows = []
-
-
-class SparkConnection:
-    """A DB-API connection over a Spark session (nothing to commit: reads only)."""
-
-    def __init__(self, spark: Any):
-        self.spark = spark
-
-    def cursor(self) -> SparkCursor:
-        return SparkCursor(self.spark)
-
-    def commit(self) -> None:
-        pass
-
-    def rollback(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> SparkConnection:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def local_bronze(row: ControlRow, warehouse_root: Path, spark_session: Callable[[], Any] | None = None) -> Bronze:
+def local_bronze(row: ControlRow, warehouse_root: Path, spark: Any = None) -> Bronze:
     """The bronze table in the local warehouse, read through Sail (``delta.`<path>```)."""
-
-    def connect() -> SparkConnection:
-        from include.local import spark as local_spark
-
-        return SparkConnection((spark_session or local_spark.session)())
+    from include.sentinel.spark import local_connect
 
     # LocalWarehouse's layout: <root>/<catalog>/<schema>/<table>
     path = Path(warehouse_root).resolve() / row.destination_catalog / row.destination_schema
-    return Bronze(connect, "delta", str(path / row.destination_table_name), "spark")
+    return Bronze(local_connect(spark), "delta", str(path / row.destination_table_name), "spark")

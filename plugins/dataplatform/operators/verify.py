@@ -38,12 +38,14 @@ def default_artifacts_root() -> Path:
 
 def databricks_bronze(row: ControlRow, *, databricks_conn_id: str, http_path: str | None) -> Bronze:
     """The bronze table in Unity Catalog, read through a Databricks SQL warehouse (the provider's SQL
-    hook); the session's catalog is the row's, so the table is named ``schema.table``."""
+    hook); the table is named ``catalog.schema.table``."""
 
     def connect() -> Any:
         from airflow.providers.databricks.hooks.databricks_sql import DatabricksSqlHook
 
-        return DatabricksSqlHook(databricks_conn_id, http_path=http_path).get_conn()
+        from include.sentinel.spark import DatabricksConnection  # the comparator's binds as native parameters
+
+        return DatabricksConnection(DatabricksSqlHook(databricks_conn_id, http_path=http_path).get_conn())
 
     schema = f"{row.destination_catalog}.{row.destination_schema}"  # a dotted schema: catalog and schema
     return Bronze(connect, schema, row.destination_table_name, "databricks")
