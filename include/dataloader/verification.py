@@ -268,9 +268,10 @@ class Verification:
         )
         if any(self.drift.values()):
             parts.append(
-                "expected drift: "
-                + ", ".join(f"{n} {k.replace('_', ' ')}" for k, v in self.drift.items() for n in [v] if n)
+                "expected drift: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in self.drift.items() if n)
             )
+        if c.get("in_flight"):
+            parts.append(f"{c['in_flight']} rows changed at the source while compared (not counted)")
         if self.null_cursor_rows:
             parts.append(f"{self.null_cursor_rows} source rows with a NULL cursor not compared")
         if self.report:
