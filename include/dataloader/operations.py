@@ -222,7 +222,7 @@ def verify(
     The source's connection is resolved from its dbconfig as `dataloader run` resolves it."""
     from include.dataloader.connections import resolve
     from include.dataloader.engine import default_warehouse_root
-    from include.dataloader.verification import local_bronze, run_verification
+    from include.dataloader.verification import default_artifacts_root, local_bronze, run_verification
 
     root = Path(warehouse).resolve() if warehouse else default_warehouse_root()
     result = run_verification(
@@ -236,9 +236,3 @@ def verify(
     if result.failures:
         raise VerificationMismatch(result.message())
     return result.message()
-
-
-def default_artifacts_root(warehouse_root: Path) -> Path:
-    """``$DATALOADER_ARTIFACTS_ROOT``; else ``artifacts`` beside the local warehouse."""
-    explicit = os.environ.get("DATALOADER_ARTIFACTS_ROOT")
-    return Path(explicit) if explicit else Path(warehouse_root).parent / "artifacts"

@@ -26,6 +26,7 @@ bronze table (Databricks SQL on Databricks). The comparison itself is DB Sentine
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
@@ -408,6 +409,13 @@ class _closing:
 
 
 # -- with the control database --------------------------------------------------------------------------
+
+
+def default_artifacts_root(warehouse_root: Path) -> Path:
+    """``$DATALOADER_ARTIFACTS_ROOT``; else ``artifacts`` beside the local warehouse (under Airflow:
+    ``$AIRFLOW_HOME/dataloader/artifacts``). The verify task and ``dataloader verify`` share it."""
+    explicit = os.environ.get("DATALOADER_ARTIFACTS_ROOT")
+    return Path(explicit) if explicit else Path(warehouse_root).parent / "artifacts"
 
 
 def out_dir_for(root: Path, control_key: str, run_id: str) -> Path:

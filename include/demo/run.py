@@ -301,6 +301,7 @@ def main() -> int:
     print(f"Delta tables:       {warehouse / 'bronze' / 'demo'}")
     print(f"control database:   {control_url}")
     print(f"Airflow home:       {home} (metadata database, task logs)")
+    print(f"Verify reports:     {warehouse.parent / 'artifacts' / 'verify'} (dataloader verify's CSV reports)")
     print(f"Sentinel output:    {sentinel_files} (sync SQL, summaries, CSV report, audit log)")
     print(f"Sentinel DAG run:   {LOCAL / 'sentinel_airflow'} (plans, chunk results, sync SQL, report)")
     print(f"PostgreSQL data:    {LOCAL / 'pgdata'} (the server stops when the demo exits)")

@@ -12,10 +12,8 @@ failure callback pages the row's alert target with the message, which carries th
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -24,16 +22,9 @@ from dataplatform.hooks.control import ControlDatabaseHook
 from dataplatform.hooks.source import source_params
 from include.control.model import ControlRow
 from include.control.repository import ControlRepository
-from include.dataloader.verification import Bronze, local_bronze, run_verification
 
-ARTIFACTS_ENV = "DATALOADER_ARTIFACTS_ROOT"
-
-
-def default_artifacts_root() -> Path:
-    """``$DATALOADER_ARTIFACTS_ROOT``; else ``$AIRFLOW_HOME/dataloader/artifacts`` (beside the warehouse)."""
-    if explicit := os.environ.get(ARTIFACTS_ENV):
-        return Path(explicit)
-    return Path(os.environ.get("AIRFLOW_HOME", "."), "dataloader", "artifacts")
+if TYPE_CHECKING:
+    from include.dataloader.verification import Bronze
 
 
 def databricks_bronze(row: ControlRow, *, databricks_conn_id: str, http_path: str | None) -> Bronze:
@@ -46,6 +37,8 @@ def databricks_bronze(row: ControlRow, *, databricks_conn_id: str, http_path: st
         from include.sentinel.spark import DatabricksConnection  # the comparator's binds as native parameters
 
         return DatabricksConnection(DatabricksSqlHook(databricks_conn_id, http_path=http_path).get_conn())
+
+    from include.dataloader.verification import Bronze
 
     schema = f"{row.destination_catalog}.{row.destination_schema}"  # a dotted schema: catalog and schema
     return Bronze(connect, schema, row.destination_table_name, "databricks")
@@ -98,16 +91,21 @@ class VerifyLoadOperator(BaseOperator):
                 row, databricks_conn_id=self.databricks_conn_id, http_path=self.databricks_sql_http_path
             )
         from include.dataloader.engine import default_warehouse_root
+        from include.dataloader.verification import local_bronze
 
         return local_bronze(row, default_warehouse_root())
 
     def execute(self, context) -> dict[str, Any]:
+        # imported when the task runs: a DAG file's parse does not load the comparator (or Spark)
+        from include.dataloader.engine import default_warehouse_root
+        from include.dataloader.verification import default_artifacts_root, run_verification
+
         result = run_verification(
             self.repo,
             self.control_key,
             params=lambda dbconfig: source_params(dbconfig["db_config_key"]),  # the load's credential path
             bronze=self.bronze,
-            artifacts_root=default_artifacts_root(),
+            artifacts_root=default_artifacts_root(default_warehouse_root()),
             run_id=context["run_id"],
             strategy=self.strategy,
         )
