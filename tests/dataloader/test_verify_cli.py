@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import deltalake
+import psycopg
 import pytest
 
 from include.dataloader.cli import main
@@ -106,7 +107,7 @@ def test_full_fails_on_every_difference_and_append_only_allows_extra_bronze_rows
     assert status == 0 and "1 in bronze only allowed" in out
 
 
-def test_bad_input_exits_2_naming_the_row_and_the_fix(cli, verify, source_sql):
+def test_bad_input_exits_2_naming_the_row_and_the_fix(cli, verify, source_sql, control_url, capsys):
     source_sql("CREATE TABLE items (item_id int PRIMARY KEY, name text)")
     key = cli.add("items", "full", primary_key_columns=["item_id"], verify=True)
 
@@ -114,3 +115,10 @@ def test_bad_input_exits_2_naming_the_row_and_the_fix(cli, verify, source_sql):
     assert status == 2 and f"{key}: no Succeeded load to verify; load it first (`dataloader run {key}`)" in err
     status, _, err = verify("no.such.row")
     assert status == 2 and "no table_control row with control_key 'no.such.row'" in err
+
+    # the option needs a key: refused by `tables update` with the fix, and by the database for other writers
+    capsys.readouterr()
+    assert main(["tables", "update", key, "--set", "primary_key_columns="]) == 2
+    assert "verify: needs primary_key_columns" in capsys.readouterr().err
+    with psycopg.connect(control_url) as conn, pytest.raises(psycopg.errors.CheckViolation, match="verify_needs"):
+        conn.execute("UPDATE table_control SET primary_key_columns = '{}' WHERE control_key = %s", (key,))
