@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from include.sentinel.config import TableSpec
-from include.sentinel.dialects.base import Key, SentinelDialect
+from include.sentinel.dialects.base import FOLDABLE, Key, SentinelDialect
 from include.sentinel.dialects.postgres import PostgresSentinel
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,12 @@ def _locate(result: ChunkResult, source: dict, target: dict, width: int) -> None
     result.different = sorted(wrap(k) for k in changed if k in target)
 
 
+def _folded(name: str) -> str:
+    """An upper-case name of a database that folds unquoted names to upper case (Oracle, Snowflake) in lower
+    case, as the other engine spells it (the dialect upper-cases it again when quoting)."""
+    return name.lower() if name.isupper() and FOLDABLE.fullmatch(name.lower()) else name
+
+
 def _merge_adjacent(ranges: list[tuple[Key | None, Key | None]]) -> list[tuple[Key | None, Key | None]]:
     """Neighbouring segments read as one range: many differences cost one query, not one per segment."""
     merged: list[tuple[Key | None, Key | None]] = []
@@ -265,6 +271,8 @@ class TableComparator:
                     f"table {self.spec.label}: not found (or no columns visible) in the {side}; check table_name "
                     "and schema in the config, and that the user may read the table"
                 )
+            if self.cross_engine and dialect.folds_to_upper:
+                rows = [(_folded(name), data_type, collation) for name, data_type, collation in rows]
             found.append({name: (data_type, collation) for name, data_type, collation in rows})
         source, target = found
         for name in self.spec.primary_key:

@@ -168,6 +168,7 @@ def _table(raw: Any, index: int) -> TableSpec:
     if not isinstance(chunk, int) or chunk <= 0:
         raise ConfigError(f"table {label}: chunk_size must be a positive whole number, got {chunk!r}")
     known = {"table_name", "schema", "primary_key", "chunk_size", "columns", "exclude_columns", "where"}
+    known |= {"target_schema", "target_table", "target_where"}
     if unknown := set(raw) - known:
         raise ConfigError(f"table {label}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
     return TableSpec(
@@ -178,6 +179,9 @@ def _table(raw: Any, index: int) -> TableSpec:
         columns=tuple(raw["columns"]) if raw.get("columns") else None,
         exclude_columns=tuple(raw.get("exclude_columns") or ()),
         where=raw.get("where"),
+        target_schema=raw.get("target_schema"),
+        target_table=raw.get("target_table"),
+        target_where=raw.get("target_where"),
     )
 
 

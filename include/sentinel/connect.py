@@ -1,5 +1,5 @@
-"""Connections to one side of a comparison, and the checks made before anything runs: both sides of the
-same kind, their settings complete, their driver installed."""
+"""Connections to one side of a comparison, and the checks made before anything runs: each side's settings
+complete and its driver installed (the two sides may be different engines)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,10 @@ DEFAULT_CHUNK_SIZE = 100_000  # rows per checksum chunk: a bronze table is compa
 
 @dataclass(frozen=True)
 class Side:
+    """One side of a pair. ``connect`` for Spark: ``include.sentinel.spark.local_connect(spark)`` (a Delta
+    folder on the local engine: ``schema="delta"``, ``table`` its path) or ``databricks_connect(...)``
+    (Databricks SQL: ``schema="catalog.schema"``); for PostgreSQL e.g. ``lambda: psycopg.connect(url)``."""
+
     db_type: str  # postgresql | oracle | sqlserver | snowflake | clickhouse | spark
     connect: Callable[[], Any]  # returns a DB-API-like connection
     schema: str | None  # spark: "catalog.schema", or "delta" with ``table`` a Delta folder's path

@@ -47,7 +47,7 @@ COLUMNS = [f"c{i}" for i in range(len(ROWS))]
 
 
 def test_the_readme_table_is_read():
-    assert len(ROWS) == 21
+    assert len(ROWS) == 23
     assert ROWS[11] == {"pg": "text", "value": "", "delta": "string", "ch": "String", "text": "0:"}
     assert ROWS[12]["value"] is None and ROWS[12]["text"] == "N"
 
@@ -129,3 +129,47 @@ def test_postgres_and_delta_compare_equal_with_a_text_key(kinds, spark, tmp_path
     result = compare_tables(source, target, key=["label"], columns=None, out_dir=tmp_path)
     assert (result["source_rows"], result["target_rows"], result["matching"]) == (2, 2, 2)
     assert result["sync_sql"] is None
+
+
+def test_timestamps_at_fewer_digits_are_cut_alike(kinds, spark):
+    """timestamp_precision 3: the microseconds divided toward zero by 1000, on both engines."""
+    url, folder = kinds
+    stamps = [c for c, r in zip(COLUMNS, ROWS, strict=True) if r["pg"].startswith("timestamp")]
+    with psycopg.connect(url) as conn:
+        types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns").fetchall())
+        texts = ", ".join(
+            dialect_for("postgresql", portable=True, timestamp_precision=3).canonical(c, types[c]) for c in stamps
+        )
+        [source] = conn.execute(f"SELECT {texts} FROM kinds WHERE k = 1").fetchall()
+    schema = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(folder).schema.fields}
+    texts = ", ".join(dialect_for("spark", timestamp_precision=3).canonical(c, schema[c]) for c in stamps)
+    [target] = spark.sql(f"SELECT {texts} FROM delta.`{folder}` WHERE k = 1").collect()
+    assert list(source) == list(target) == ["1706745599123", "1706745599123"]
+
+
+def test_a_config_pairs_postgres_with_a_delta_table_through_the_cli_steps(kinds, spark, tmp_path, monkeypatch):
+    """The CLI's steps (plan stored as JSON, chunks, finish) with db_type spark on the target side."""
+    from include.sentinel.config import parse_config
+    from include.sentinel.run import run_comparison
+
+    url, folder = kinds
+    monkeypatch.setenv("SENTINEL_KINDS_URL", url)
+    config = parse_config(
+        {
+            "source_database": {"db_type": "postgresql", "url_env": "SENTINEL_KINDS_URL"},
+            "target_database": {"db_type": "spark"},
+            "tables": [
+                {
+                    "table_name": "kinds",
+                    "schema": "public",
+                    "primary_key": "k",
+                    "target_schema": "delta",
+                    "target_table": folder,
+                }
+            ],
+            "options": {"output_dir": str(tmp_path / "out"), "max_threads": 1},
+        }
+    )
+    [row] = run_comparison(config)
+    assert (row["status"], row["source_rows"], row["target_rows"], row["matching"]) == ("completed", 2, 2, 2)
+    assert row["chunking"] == "key ranges"  # a whole-number key on both engines

@@ -12,8 +12,12 @@ import pytest
 from pyspark.sql.functions import lit
 
 from include.local import postgres
+from include.sentinel.compare import TableComparator
+from include.sentinel.config import TableSpec
+from include.sentinel.dialects import dialect_for
 from include.sentinel.pair import Side, compare_tables
 from include.sentinel.spark import local_connect
+from include.sentinel.verify import reverify
 from tests.sentinel.dialects.test_clickhouse import Connection as ChConnection
 from tests.sentinel.loaded import load_full
 
@@ -66,6 +70,22 @@ def test_postgres_against_delta_finds_and_reverifies_drift(spark, source, bronze
     assert "-- missing in the target (id): 20" in note and "-- different (id): 10" in note
     [row] = list(csv.DictReader(Path(found["report"]).read_text().splitlines()))
     assert (row["missing_in_target"], row["missing_in_source"], row["different"]) == ("1", "1", "2")
+
+    # re-verification on the two live engines: a row put right between the compare and the re-read is in flight
+    spec = TableSpec("accounts", ("id",), schema="public", target_schema="delta", target_table=bronze)
+    comparator = TableComparator(
+        spec,
+        pg_side(source).connect,
+        delta.connect,
+        dialect=dialect_for("postgresql", portable=True),
+        target_dialect=dialect_for("spark"),
+    )
+    comparison = comparator.compare()
+    assert comparison.keys("different") == [(3,), (10,)]
+    spark.sql(f"UPDATE {table} SET balance = balance - 0.01 WHERE id = 10")
+    verified = reverify(comparator, comparison)
+    assert (verified.valid_update_pks, verified.in_flight) == ([(3,)], [(10,)])
+    assert (verified.safe_to_insert, verified.valid_delete_pks) == ([(20,)], [(5000,)])
 
 
 CH_ACCOUNTS = (

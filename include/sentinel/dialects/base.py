@@ -108,9 +108,11 @@ class SentinelDialect:
 
     # -- the portable canonical text (two engines) ------------------------------------------------
     # integer: '-42'; decimal: '12.5' (no trailing zeros, no bare '.'); float: '0' or 15 significant digits
-    # '1.25000000000000e+00' of the value as a double; timestamp: '2024-01-31T23:59:59.123456' in UTC (to
-    # timestamp_precision digits); date: '2024-01-31'; boolean: 'true' | 'false'; binary: the MD5 of the
-    # bytes in lower-case hex; text: '<characters>:<text>'.
+    # '1.25000000000000e+00' of the value as a double; timestamp: microseconds since 1970-01-01 00:00 UTC
+    # ('1706745599123456'; a timestamp without zone as if in UTC), divided down to timestamp_precision digits
+    # (a number rather than ISO text: Spark's date_format costs more than the row's MD5, unix_micros nothing);
+    # date: '2024-01-31'; boolean: 'true' | 'false'; binary: the MD5 of the bytes in lower-case hex; text:
+    # '<characters>:<text>'.
 
     def kind(self, data_type: str) -> str:
         """integer | decimal | float | timestamp | timestamptz | date | boolean | binary | text."""
@@ -123,9 +125,12 @@ class SentinelDialect:
         """The number of characters (not bytes) of a text."""
         return self.length(text)
 
-    def timestamp_pattern(self) -> str:
-        """The fraction digits compared: ``.ffffff`` cut to the precision, none at 0."""
-        return "." + "f" * self.timestamp_precision if self.timestamp_precision else ""
+    def epoch_units(self, micros: str) -> str:
+        """Microseconds since 1970-01-01 00:00 UTC (a whole number) cut to ``timestamp_precision`` digits of
+        the second, toward zero: an integer division where the dialect's ``/`` divides whole numbers."""
+        if self.timestamp_precision == 6:
+            return micros
+        return f"({micros} / {10 ** (6 - self.timestamp_precision)})"
 
     def md5_hex(self, text: str) -> str:
         """The MD5 of the text's UTF-8 bytes as 32 lower-case hex digits."""

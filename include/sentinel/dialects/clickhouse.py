@@ -79,9 +79,7 @@ class ClickHouseSentinel(SentinelDialect):
             digits = self.float_digits - 1
             return f"if({col} = 0, '0', printf(concat(char(37), '.{digits}e'), toFloat64({col})))"
         if kind == "timestamptz":
-            digits = self.timestamp_precision
-            value = f"toDateTime64({col}, {digits}, 'UTC')" if digits else f"toDateTime({col}, 'UTC')"
-            return f"replace(toString({value}), ' ', 'T')"
+            return f"toString({self.epoch_units(f'toUnixTimestamp64Micro(toDateTime64({col}, 6))')})"
         if kind == "text":
             return self.text(col, data_type)  # String as it is, FixedString without its NUL padding
         return f"toString({col})"  # decimals print without trailing zeros, booleans as 'true' / 'false'
@@ -113,6 +111,11 @@ class ClickHouseSentinel(SentinelDialect):
 
     def modulo(self, left: str, right: str) -> str:
         return f"modulo({left}, {right})"
+
+    def epoch_units(self, micros: str) -> str:
+        if self.timestamp_precision == 6:
+            return micros
+        return f"intDiv({micros}, {10 ** (6 - self.timestamp_precision)})"
 
     def update_statement(self, table: str, sets: str, where: str) -> str:
         return f"ALTER TABLE {table} UPDATE {sets} WHERE {where} SETTINGS mutations_sync = 2;"

@@ -90,13 +90,15 @@ class OracleSentinel(SentinelDialect):
             sci = f"LOWER(LTRIM(TO_CHAR(TO_BINARY_DOUBLE({col}), '{scientific(self.float_digits)}')))"
             return f"CASE WHEN {col} = 0 THEN '0' ELSE {sci} END"
         if kind in ("timestamp", "timestamptz"):
-            if re.sub(r"\(\d+\)", "", data_type).upper() == "DATE":
-                seconds = f"TO_CHAR({col}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-                digits = self.timestamp_precision
-                return f"{seconds} || '.{'0' * digits}'" if digits else seconds
-            return self.text(col, data_type)
-        if kind == "binary":
-            return self.md5_hex(col)
+            value = f"SYS_EXTRACT_UTC({col})" if kind == "timestamptz" else f"CAST({col} AS TIMESTAMP)"
+            since = f"({value} - TIMESTAMP '1970-01-01 00:00:00')"  # a day-to-second interval, exact
+            micros = (
+                f"EXTRACT(DAY FROM {since}) * 86400000000 + EXTRACT(HOUR FROM {since}) * 3600000000 + "
+                f"EXTRACT(MINUTE FROM {since}) * 60000000 + EXTRACT(SECOND FROM {since}) * 1000000"
+            )
+            return f"TO_CHAR(TRUNC(({micros}) / {10 ** (6 - self.timestamp_precision)}), 'TM9')"
+        if kind == "binary":  # STANDARD_HASH takes no BLOB
+            return f"LOWER(RAWTOHEX(DBMS_CRYPTO.HASH({col}, 2)))" if "BLOB" in data_type.upper() else self.md5_hex(col)
         return self.text(col, data_type)
 
     def md5_hex(self, text: str) -> str:

@@ -73,7 +73,7 @@ class PostgresSentinel(SentinelDialect):
         return f"length({text})"
 
     def kind(self, data_type: str) -> str:
-        if data_type in self.integer_types:
+        if data_type in self.integer_types or data_type == "oid":  # the loader stores an oid as a bigint
             return "integer"
         if data_type in ("numeric", "decimal"):
             return "decimal"
@@ -91,15 +91,14 @@ class PostgresSentinel(SentinelDialect):
         if kind == "float":
             sci = f"ltrim(to_char({col}::float8, '{scientific(self.float_digits)}'))"
             return f"CASE WHEN {col} = 0 THEN '0' ELSE {sci} END"
-        if kind in ("timestamp", "timestamptz"):
-            zone = " AT TIME ZONE 'UTC'" if kind == "timestamptz" else ""
-            fraction = ".US" if self.timestamp_precision else ""
-            text = f"to_char({col}{zone}, 'YYYY-MM-DD\"T\"HH24:MI:SS{fraction}')"
-            return text if self.timestamp_precision in (0, 6) else f"left({text}, {self.timestamp_precision - 6})"
+        if kind in ("timestamp", "timestamptz"):  # a timestamp without zone: its nominal epoch (as in UTC)
+            return f"{self.epoch_units(f'(extract(epoch from {col}) * 1000000)::bigint')}::text"
         if kind == "date":
             return f"to_char({col}, 'YYYY-MM-DD')"
         if kind == "binary":
             return f"md5({col})"
+        if data_type == "character":
+            return f"concat({col})"  # with its padding, as drivers read it (a cast to text would trim it)
         return f"{col}::text"  # booleans print 'true' / 'false'; uuid, json, intervals their text form
 
     def md5_hex(self, text: str) -> str:

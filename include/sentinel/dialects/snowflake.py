@@ -80,6 +80,10 @@ class SnowflakeSentinel(SentinelDialect):
         if kind == "float":
             sci = f"LOWER(LTRIM(TO_VARCHAR({col}::DOUBLE, '{scientific(self.float_digits)}')))"
             return f"IFF({col} = 0, '0', {sci})"
+        if kind in ("timestamp", "timestamptz"):  # the epoch of an instant is in UTC
+            micros = f"DATE_PART(EPOCH_MICROSECOND, {col})"
+            digits = self.timestamp_precision
+            return f"TO_VARCHAR({micros if digits == 6 else f'TRUNC({micros} / {10 ** (6 - digits)})'})"
         if kind == "boolean":
             return f"IFF({col}, 'true', 'false')"
         return self.text(col, data_type)

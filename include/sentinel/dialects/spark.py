@@ -7,8 +7,8 @@ include/sentinel/spark.py) and Databricks SQL (databricks-sql-connector, the sam
 - Columns come from ``DESCRIBE TABLE`` (Sail has none for a Delta folder: the local connection answers it
   from the table's schema).
 - Its canonical text is always the portable one (see base.py): a Delta table is compared with the table
-  it was loaded from, on another engine. ``timestamp`` (an instant) is written in UTC whatever the session's
-  time zone; ``timestamp_ntz`` as it is.
+  it was loaded from, on another engine. Timestamps are microseconds since the epoch (``unix_micros``),
+  whatever the session's time zone.
 - The checksum number is the MD5's first 60 bits as DECIMAL(19, 0): a sum of BIGINT would overflow (an
   error under ANSI mode), a sum of decimals is exact.
 - No sync statements: a bronze table is fixed by reloading it with the loader (the sync file says so
@@ -85,11 +85,11 @@ class SparkSentinel(SentinelDialect):
             sci = f"format_string('%.{self.float_digits - 1}e', CAST({col} AS DOUBLE))"
             return f"CASE WHEN {col} = 0 THEN '0' ELSE {sci} END"
         if kind in ("timestamp", "timestamptz"):
-            fraction = "." + "S" * self.timestamp_precision if self.timestamp_precision else ""
-            pattern = self.string(f"yyyy-MM-dd'T'HH:mm:ss{fraction}")
-            # an instant is rendered in the session's zone: shifted first so that it reads as UTC
-            value = f"to_utc_timestamp({col}, current_timezone())" if kind == "timestamptz" else col
-            return f"date_format({value}, {pattern})"
+            # a timestamp_ntz becomes the instant of its wall time in UTC (a cast reads it in the session's zone)
+            value = (
+                col if kind == "timestamptz" else f"from_utc_timestamp(CAST({col} AS TIMESTAMP), current_timezone())"
+            )
+            return f"CAST({self.epoch_units(f'unix_micros({value})')} AS STRING)"
         if kind == "date":
             return f"date_format({col}, 'yyyy-MM-dd')"
         if kind == "binary":
@@ -125,6 +125,11 @@ class SparkSentinel(SentinelDialect):
 
     def modulo(self, left: str, right: str) -> str:
         return f"pmod({left}, {right})"
+
+    def epoch_units(self, micros: str) -> str:
+        if self.timestamp_precision == 6:
+            return micros
+        return f"({micros} div {10 ** (6 - self.timestamp_precision)})"  # '/' divides as doubles
 
     def true(self) -> str:
         return "TRUE"

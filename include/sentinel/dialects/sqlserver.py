@@ -102,6 +102,10 @@ class SqlServerSentinel(SentinelDialect):
         if kind == "float":  # FORMAT writes a three-digit exponent: E+000
             sci = f"LOWER(FORMAT(CAST({col} AS FLOAT), 'E{self.float_digits - 1}', 'en-US'))"
             return f"CASE WHEN {col} = 0 THEN '0' ELSE REPLACE(REPLACE({sci}, 'e+0', 'e+'), 'e-0', 'e-') END"
+        if kind in ("timestamp", "timestamptz"):
+            value = f"CAST(SWITCHOFFSET({col}, '+00:00') AS DATETIME2(7))" if kind == "timestamptz" else col
+            micros = f"DATEDIFF_BIG(MICROSECOND, '1970-01-01', {value})"
+            return f"CONVERT(VARCHAR(20), {self.epoch_units(micros)})"
         if kind == "boolean":
             return f"CASE WHEN {col} = 1 THEN 'true' ELSE 'false' END"
         if kind == "binary":
