@@ -129,6 +129,7 @@ def _show(repo: ControlRepository, key: str) -> str:
             "run_host",
             "run_pid",
             "heartbeat_at",
+            "verify_status",
             "error_message",
         )
         lines += ["", "recent runs:", format_table(runs, cols)]

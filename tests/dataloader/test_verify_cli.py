@@ -22,6 +22,17 @@ def verify(cli, capsys):
     return run
 
 
+@pytest.fixture
+def cli_show(cli, capsys):
+    def run(key: str):
+        capsys.readouterr()
+        status = main(["tables", "show", key])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
 def bronze(cli, key: str) -> deltalake.DeltaTable:
     return deltalake.DeltaTable(str(cli.warehouse.path(cli.target(key))))
 
@@ -35,7 +46,7 @@ ORDERS = {
 
 
 def test_incremental_is_equal_up_to_the_watermark_with_deletions_as_drift_and_misses_as_failures(
-    cli, verify, repo, source_sql
+    cli, verify, cli_show, repo, source_sql
 ):
     source_sql(
         "CREATE TABLE orders (order_id int PRIMARY KEY, status text, amount numeric(12,2), updated_at timestamp)"
@@ -79,6 +90,8 @@ def test_incremental_is_equal_up_to_the_watermark_with_deletions_as_drift_and_mi
         [[40]],
         [[7]],
     )
+    status, out, _ = cli_show(key)
+    assert status == 0 and "verify_status" in out and "mismatch" in out.split("recent runs:")[1]
     assert run["verify_result"]["report"].startswith(str(cli.warehouse.root.parent / "artifacts" / "verify" / key))
 
 
