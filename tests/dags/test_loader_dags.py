@@ -22,13 +22,24 @@ def warehouse_rows(spark, loader_env, table):
         ("append_only", {"incremental_column": "order_id", "incremental_type": "integer"}, "12"),
         (
             "rolling",
-            {"primary_key_columns": ["order_id"], "rolling_column": "updated_at", "rolling_days": 100000},
+            {
+                "primary_key_columns": ["order_id"],
+                "rolling_column": "updated_at",
+                "rolling_days": 100000,
+                "verify": True,
+            },
             None,
         ),
         ("check_and_load", ORDERS, "2024-01-04 00:00:00"),
         (
             "chunked_backfill",
-            {**ORDERS, "incremental_column": "order_id", "incremental_type": "integer", "chunk_size": 5},
+            {
+                **ORDERS,
+                "incremental_column": "order_id",
+                "incremental_type": "integer",
+                "chunk_size": 5,
+                "verify": True,  # after finalize, in the backfill's terms
+            },
             "12",
         ),
     ],
