@@ -224,6 +224,12 @@ def verify(
     from include.dataloader.engine import default_warehouse_root
     from include.dataloader.verification import default_artifacts_root, local_bronze, run_verification
 
+    target = repo.require(key)["execution_target"] or os.environ.get("DATALOADER_EXECUTION_TARGET", "local")
+    if target != "local":
+        raise Refused(
+            f"{key}: execution_target is {target}: its bronze table is in Unity Catalog, and `dataloader verify` "
+            "reads the local warehouse; clear the run's verify task in Airflow (it reads Databricks SQL)"
+        )
     root = Path(warehouse).resolve() if warehouse else default_warehouse_root()
     result = run_verification(
         repo,

@@ -126,6 +126,10 @@ def test_bad_input_exits_2_naming_the_row_and_the_fix(cli, verify, source_sql, c
 
     status, _, err = verify(key)
     assert status == 2 and f"{key}: no Succeeded load to verify; load it first (`dataloader run {key}`)" in err
+    cli.repo.update(key, {"execution_target": "databricks"})
+    status, _, err = verify(key)
+    assert status == 2 and "execution_target is databricks" in err and "clear the run's verify task" in err
+    cli.repo.update(key, {"execution_target": None})
     status, _, err = verify("no.such.row")
     assert status == 2 and "no table_control row with control_key 'no.such.row'" in err
 
