@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean bench-loader bench-sentinel system-packages
+.PHONY: demo test lint format venv clean bench-loader bench-sentinel bench-verify system-packages
 
 venv: $(STAMP)
 
@@ -36,6 +36,9 @@ lint: $(STAMP)
 bench-loader: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python bench/loader_bench.py --sizes 5000000 20000000 --changes 1000000
+
+bench-verify: $(STAMP)
+	$(BIN)/python bench/verify_bench.py --rows 1000000
 
 bench-sentinel: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

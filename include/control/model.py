@@ -83,6 +83,7 @@ class ControlRow:
     alert_target: str | None = None
     execution_target: ExecutionTarget | None = None  # None: the environment's default
     max_running_minutes: int | None = None  # None: the long-running monitor's default
+    verify: bool = False  # compare the source with the bronze table after each load
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ControlRow:
@@ -189,7 +190,7 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
                 f"set one of: {', '.join(EXECUTION_TARGETS)}, or leave it empty for the environment's default",
             )
         )
-    for name in ("is_active", "rolling_delete_missing"):
+    for name in ("is_active", "rolling_delete_missing", "verify"):
         if name in values and not isinstance(values[name], bool):
             add(FieldProblem(name, f"{values[name]!r} is not true or false", "set true or false"))
 
@@ -223,6 +224,14 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
                 "primary_key_columns",
                 f"is required by load_strategy {strategy!r} (rows are merged on it)",
                 "set the source table's key columns, e.g. [order_id]",
+            )
+        )
+    if values.get("verify") is True and not values["primary_key_columns"]:
+        add(
+            FieldProblem(
+                "verify",
+                "needs primary_key_columns (the verification compares source and bronze rows by key)",
+                "set primary_key_columns to the source table's key columns, or set verify to false",
             )
         )
     if strategy == "rolling":
@@ -319,6 +328,8 @@ FIELD_HELP: dict[str, str] = {
     "alert_target": "who is paged: an https:// webhook, conn:<conn_id> or mailto:<address>",
     "execution_target": "where the load runs (default: $DATALOADER_EXECUTION_TARGET)",
     "max_running_minutes": "the long-running monitor's limit for this row (default 180)",
+    "verify": "true: after each load, compare the source with the bronze table in the strategy's terms "
+    "(needs primary_key_columns); a difference fails the run's verify task and pages alert_target",
 }
 
 FieldKind = Literal["text", "choice", "bool", "int", "list"]

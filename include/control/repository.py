@@ -673,6 +673,32 @@ class ControlRepository:
             {"k": control_key},
         )
 
+    # -- load verification ------------------------------------------------------------------------
+
+    def record_verification(self, control_key: str, run_id: str, status: str, result: Mapping[str, Any]) -> Row | None:
+        """The verification of run ``run_id`` (``equal`` or ``mismatch``, and its small result) on the run's
+        historical row; a re-run overwrites it. The load's own status is left alone. None: no such run."""
+        return self._one(
+            """
+            UPDATE historical_metadata
+               SET verify_status = %(status)s, verified_at = now(), verify_result = %(result)s
+             WHERE control_key = %(key)s AND run_id = %(run_id)s
+            RETURNING *
+            """,
+            {"key": control_key, "run_id": run_id, "status": status, "result": Jsonb(dict(result))},
+        )
+
+    def last_succeeded_run(self, control_key: str) -> Row | None:
+        """The latest Succeeded run of a row: the committed state a verification from a shell checks."""
+        return self._one(
+            """
+            SELECT * FROM historical_metadata
+             WHERE control_key = %(key)s AND load_status = 'Succeeded'
+             ORDER BY load_end_time DESC NULLS LAST, id DESC LIMIT 1
+            """,
+            {"key": control_key},
+        )
+
     # -- history ----------------------------------------------------------------------------------
 
     def runs(self, control_key: str | None = None) -> list[Row]:

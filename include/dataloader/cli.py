@@ -10,6 +10,7 @@
     dataloader tables cancel KEY                 end the current run as Cancelled (row Failed)
     dataloader tables reset KEY                  a Failed row back to ready, retry count cleared
     dataloader run KEY [--take-over]             load one table now on the local engine
+    dataloader verify KEY                        compare the source with its bronze table (local engine)
 
 The control database is ``--db-url`` or ``$DATALOADER_CONTROL_DB_URL``. Exit status: 0 done, 1 the load
 ran and failed (the recorded error), 2 refused (the message names the control key, the field and the
@@ -128,6 +129,7 @@ def _show(repo: ControlRepository, key: str) -> str:
             "run_host",
             "run_pid",
             "heartbeat_at",
+            "verify_status",
             "error_message",
         )
         lines += ["", "recent runs:", format_table(runs, cols)]
@@ -268,12 +270,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the run holding the row when its owner is provably gone (a CLI run silent for "
         "$DATALOADER_CLI_SILENT_MINUTES, or an Airflow run that has ended), then load",
     )
+    verify = leaf(
+        commands,
+        "verify",
+        help="compare the source with its bronze table in the load strategy's terms, as the verify task does; "
+        "exit 0 equal, 1 a difference, 2 refused",
+    )
+    verify.add_argument("control_key")
+    verify.add_argument("--run-id", help="the run whose load is verified (default: the latest Succeeded run)")
+    verify.add_argument("--warehouse", type=Path, help="local Delta warehouse (default: $DATALOADER_WAREHOUSE)")
+    verify.add_argument(
+        "--artifacts",
+        type=Path,
+        help="where the report goes (default: $DATALOADER_ARTIFACTS_ROOT, else beside the warehouse)",
+    )
     return parser
 
 
 EXIT_STATUS = """exit status:
   0  done
-  1  the load ran and failed (the message is the error recorded in the control table)
+  1  the load ran and failed (the message is the error recorded in the control table); verify: the
+     bronze table differs from its source
   2  refused: bad input, or the row's state does not allow it (the message names the row, the field and
      the fix), or the control database could not be used
   130, 143  the load was stopped by Ctrl+C or SIGTERM (recorded in the control table)"""
@@ -297,6 +314,10 @@ def run(args: argparse.Namespace) -> str:
                 warehouse=args.warehouse,
                 who=who,
                 note=lambda text: print(f"note: {text}", file=sys.stderr),
+            )
+        case ("verify", None):
+            return operations.verify(
+                repo, args.control_key, run_id=args.run_id, warehouse=args.warehouse, artifacts=args.artifacts
             )
         case ("db", "upgrade"):
             migrate.upgrade(url)

@@ -203,3 +203,42 @@ def reset(repo: ControlRepository, key: str, who: str) -> str:
         fix = f"cancel it first: `dataloader tables cancel {key}`" if status in IN_FLIGHT else "nothing to reset"
         raise Refused(f"{key}: only a Failed row can be reset; last_status is {status or 'empty'}: {fix}")
     return f"reset {key}: ready for its next load, retry count 0"
+
+
+class VerificationMismatch(LoadFailed):
+    """The bronze table differs from its source (exit status 1); the message has the counts."""
+
+
+def verify(
+    repo: ControlRepository,
+    key: str,
+    *,
+    run_id: str | None = None,
+    warehouse: Path | None = None,
+    artifacts: Path | None = None,
+) -> str:
+    """`dataloader verify`: the verify task's comparison on the local engine, recorded on the run's history.
+
+    The source's connection is resolved from its dbconfig as `dataloader run` resolves it."""
+    from include.dataloader.connections import resolve
+    from include.dataloader.engine import default_warehouse_root
+    from include.dataloader.verification import default_artifacts_root, local_bronze, run_verification
+
+    target = repo.require(key)["execution_target"] or os.environ.get("DATALOADER_EXECUTION_TARGET", "local")
+    if target != "local":
+        raise Refused(
+            f"{key}: execution_target is {target}: its bronze table is in Unity Catalog, and `dataloader verify` "
+            "reads the local warehouse; clear the run's verify task in Airflow (it reads Databricks SQL)"
+        )
+    root = Path(warehouse).resolve() if warehouse else default_warehouse_root()
+    result = run_verification(
+        repo,
+        key,
+        params=resolve,
+        bronze=lambda row: local_bronze(row, root),
+        artifacts_root=artifacts or default_artifacts_root(root),
+        run_id=run_id,
+    )
+    if result.failures:
+        raise VerificationMismatch(result.message())
+    return result.message()
