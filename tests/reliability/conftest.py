@@ -1,0 +1,64 @@
+"""Shared, session-scoped setup of the reliability suite: one control database, one source database and one
+warehouse for every kill, each case on tables of its own; a fork server that has imported the loader once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+import pytest
+
+from include.control.repository import ControlRepository
+from include.local import postgres
+
+SOURCE_ENV = "RELIABILITY_SOURCE_URL"  # named by the dbconfig (scope env), read by every load
+
+
+@dataclass
+class KillEnv:
+    control_url: str
+    source_url: str
+    warehouse: Path
+    markers: Path
+    fork: multiprocessing.context.BaseContext
+
+    @property
+    def repo(self) -> ControlRepository:
+        return ControlRepository(self.control_url, change_source="test")
+
+    def source(self, query: str, params=None) -> list[tuple]:
+        with psycopg.connect(self.source_url) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def child_env(self) -> dict[str, str]:
+        return {
+            "DATALOADER_CONTROL_DB_URL": self.control_url,
+            "DATALOADER_WAREHOUSE": str(self.warehouse),
+            SOURCE_ENV: self.source_url,
+        }
+
+
+@pytest.fixture(scope="session")
+def kill_env(pg_url, control_template, tmp_path_factory):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS reliability_control WITH (FORCE)")
+        conn.execute(sql.SQL("CREATE DATABASE reliability_control TEMPLATE {}").format(sql.Identifier(control_template)))
+    control_url = postgres.database_url(pg_url, "reliability_control")
+    source_url = postgres.create_database(pg_url, "reliability_source", replace=True)
+    os.environ[SOURCE_ENV] = source_url
+    ControlRepository(control_url, change_source="test").upsert_dbconfig(
+        "kill_source", "postgresql", {"url": SOURCE_ENV}, "env"
+    )
+    fork = multiprocessing.get_context("forkserver")
+    fork.set_forkserver_preload(["include.dataloader.cli", "include.dataloader.engine", "tests.reliability.kill_child"])
+    root = tmp_path_factory.mktemp("kills")
+    yield KillEnv(control_url, source_url, root / "warehouse", root / "markers", fork)
+    os.environ.pop(SOURCE_ENV, None)
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # the server would otherwise live until pytest exits
