@@ -25,6 +25,7 @@ class KillEnv:
     warehouse: Path
     markers: Path
     fork: multiprocessing.context.BaseContext
+    spark_remote: str
 
     @property
     def repo(self) -> ControlRepository:
@@ -40,25 +41,40 @@ class KillEnv:
             "DATALOADER_CONTROL_DB_URL": self.control_url,
             "DATALOADER_WAREHOUSE": str(self.warehouse),
             SOURCE_ENV: self.source_url,
+            # the session's Sail server: a child would spend longer starting its own than loading. The
+            # children die between Spark calls, never inside one, so no work of theirs goes on without them
+            "SPARK_REMOTE": self.spark_remote,
         }
 
 
 @pytest.fixture(scope="session")
-def kill_env(pg_url, control_template, tmp_path_factory):
+def forkserver():
+    """Processes forked from a server that has imported the loader once: each costs its work, not an
+    interpreter's start."""
+    fork = multiprocessing.get_context("forkserver")
+    fork.set_forkserver_preload(["include.dataloader.cli", "include.dataloader.engine", "tests.reliability.kill_child"])
+    yield fork
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # the server would otherwise live until pytest exits
+
+
+@pytest.fixture(scope="session")
+def kill_env(pg_url, control_template, tmp_path_factory, forkserver, spark):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS reliability_control WITH (FORCE)")
-        conn.execute(sql.SQL("CREATE DATABASE reliability_control TEMPLATE {}").format(sql.Identifier(control_template)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE reliability_control TEMPLATE {}").format(sql.Identifier(control_template))
+        )
     control_url = postgres.database_url(pg_url, "reliability_control")
     source_url = postgres.create_database(pg_url, "reliability_source", replace=True)
     os.environ[SOURCE_ENV] = source_url
     ControlRepository(control_url, change_source="test").upsert_dbconfig(
         "kill_source", "postgresql", {"url": SOURCE_ENV}, "env"
     )
-    fork = multiprocessing.get_context("forkserver")
-    fork.set_forkserver_preload(["include.dataloader.cli", "include.dataloader.engine", "tests.reliability.kill_child"])
     root = tmp_path_factory.mktemp("kills")
-    yield KillEnv(control_url, source_url, root / "warehouse", root / "markers", fork)
-    os.environ.pop(SOURCE_ENV, None)
-    from multiprocessing import forkserver
+    from include.local import spark as local_spark
 
-    forkserver._forkserver._stop()  # the server would otherwise live until pytest exits
+    host, port = local_spark._server.listening_address
+    yield KillEnv(control_url, source_url, root / "warehouse", root / "markers", forkserver, f"sc://{host}:{port}")
+    os.environ.pop(SOURCE_ENV, None)

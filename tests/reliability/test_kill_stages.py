@@ -72,12 +72,16 @@ class Case:
         t = sql.Identifier(self.table)
         now = sql.SQL("date_trunc('second', now() AT TIME ZONE 'UTC')")
         self.env.source(
-            sql.SQL("UPDATE {} SET status = 'paid', updated_at = {} - interval '30 minutes' WHERE id = 1").format(t, now)
+            sql.SQL("UPDATE {} SET status = 'paid', updated_at = {} - interval '30 minutes' WHERE id = 1").format(
+                t, now
+            )
         )
         self.env.source(sql.SQL("INSERT INTO {} VALUES (7, 'new', {} - interval '20 minutes')").format(t, now))
 
     def source_rows(self):
-        return sorted(self.env.source(sql.SQL("SELECT id, status, updated_at FROM {}").format(sql.Identifier(self.table))))
+        return sorted(
+            self.env.source(sql.SQL("SELECT id, status, updated_at FROM {}").format(sql.Identifier(self.table)))
+        )
 
     def run(self):
         """`dataloader run KEY` in this process, as the operator's next command."""
@@ -179,7 +183,9 @@ def test_a_load_killed_at_a_stage_is_recovered_by_the_next_run(kill_env, spark, 
     ended = runs[-2]
     assert (ended["run_id"], ended["run_pid"]) == (killed_run, killed.pid)
     assert ended["error_message"].startswith(f"Ended: dataloader run {killed_run} is gone: its process (pid ")
-    recorded = [h for h in case.repo.history(case.key) if h["new_values"].get("last_status_message") == ended["error_message"]]
+    recorded = [
+        h for h in case.repo.history(case.key) if h["new_values"].get("last_status_message") == ended["error_message"]
+    ]
     assert len(recorded) == 1  # the end of the killed run, recorded once
     if strategy in ("incremental", "append_only", "check_and_load"):
         assert row["incremental_value"] == str(max(r[2] for r in expected))
