@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from include.dbapi import lost_connection
+from include.redact import describe
 from include.sentinel.config import TableSpec
 from include.sentinel.dialects.base import Key, SentinelDialect
 from include.sentinel.dialects.postgres import PostgresSentinel
@@ -311,9 +313,21 @@ class TableComparator:
         if self._other_side is None:
             with self._lock:
                 self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
-        target = self._other_side.submit(lambda: fetch(self._connection("target"), *build()))
-        source = fetch(self._connection("source"), *build())
+        target = self._other_side.submit(self._fetch, "target", build)
+        source = self._fetch("source", build)
         return source, target.result()
+
+    def _fetch(self, side: str, build) -> list[tuple]:
+        try:
+            return fetch(self._connection(side), *build())
+        except Exception as exc:
+            if not lost_connection(exc):
+                raise
+            raise CompareError(
+                f"table {self.spec.label}: the {side} database could not be reached or stopped answering "
+                f"({describe(exc)}); the chunks compared before are checkpointed: once it answers, resume "
+                "with --resume <session> (see --list-sessions)"
+            ) from exc
 
     def compare_chunk(self, chunk: Chunk, columns: list[tuple[str, str]]) -> ChunkResult:
         started = time.monotonic()

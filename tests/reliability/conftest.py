@@ -3,14 +3,19 @@ warehouse for every kill, each case on tables of its own; a fork server that has
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
 
 from include.control.repository import ControlRepository
 from include.local import postgres
@@ -78,3 +83,49 @@ def kill_env(pg_url, control_template, tmp_path_factory, forkserver, spark):
     host, port = local_spark._server.listening_address
     yield KillEnv(control_url, source_url, root / "warehouse", root / "markers", forkserver, f"sc://{host}:{port}")
     os.environ.pop(SOURCE_ENV, None)
+
+
+class FaultServer:
+    """A PostgreSQL of the faults tests' own (pgserver's binaries), which they stop and start mid-run; the
+    session's shared server is never touched. On a unix socket, as the ``pgserver`` user when we are root."""
+
+    def __init__(self, base: Path):
+        import pgserver
+
+        self.bin = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        self.base, self.data = base, base / "data"
+        self.user = None
+        if os.geteuid() == 0:
+            from pgserver.utils import ensure_user_exists
+
+            self.user = "pgserver"
+            ensure_user_exists(self.user)
+            os.chown(base, pwd.getpwnam(self.user).pw_uid, pwd.getpwnam(self.user).pw_gid)
+        base.chmod(0o755)
+        self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "--encoding=UTF8")
+        self.url = f"postgresql://postgres@/postgres?host={base}"
+
+    def _run(self, tool: str, *args) -> None:
+        subprocess.run([self.bin / tool, *args], check=True, capture_output=True, user=self.user)
+
+    def start(self) -> None:
+        options = f"-k {self.base} -c listen_addresses='' -c fsync=off"
+        self._run("pg_ctl", "-D", self.data, "-o", options, "-l", self.base / "log", "-w", "start")
+
+    def stop(self) -> None:
+        """As a restart begins: every session is ended (``fast``), no new one is accepted."""
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def database(self, name: str) -> str:
+        return postgres.create_database(self.url, name, replace=True)
+
+
+@pytest.fixture(scope="session")
+def fault_server():
+    base = Path(tempfile.mkdtemp(prefix="reliability-faults-"))
+    server = FaultServer(base)
+    server.start()
+    yield server
+    with contextlib.suppress(subprocess.CalledProcessError):
+        server.stop()
+    shutil.rmtree(base, ignore_errors=True)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 STAGES = {
+    "before_extraction": "the source's catalog has been read, its rows not yet (used to pause a load)",
     "extraction": "the source's rows are being staged as Parquet files (one batch written, more to come)",
     "staged": "the rows are written to the staging Delta table; the target is untouched",
     "merge": "the merge (append for append_only) has committed to the target; the staging table is not dropped",
@@ -24,7 +26,25 @@ STAGES = {
 }
 
 
+def _shell(env: dict[str, str], marker: str, program: str) -> None:
+    """The process as a shell starts it: its environment, a ``__main__`` with a file (pyspark.sql.connect
+    takes one without, as the fork server's ``python -c`` is, for its own doctests and exits), and its
+    stderr kept in ``<marker>.stderr`` for the test to read."""
+    sys.modules["__main__"].__file__ = program
+    os.environ.update(env)
+    err = os.open(Path(marker).with_suffix(".stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(err, 2)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+
+
 def _die(marker: Path, stage: str) -> None:
+    """Killed at ``stage``; with ``RELIABILITY_PAUSE`` set, paused there instead until ``<marker>.release``
+    exists (a test stops a database meanwhile), then the load goes on."""
+    if os.environ.get("RELIABILITY_PAUSE"):
+        marker.write_text(stage)
+        while not marker.with_suffix(".release").exists():
+            time.sleep(0.05)
+        return
     marker.write_text(stage)
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -53,6 +73,15 @@ def install(stage: str, marker: Path) -> None:
             return write_parquet(folder, schema, then_die(), **kw)
 
         readers.ArrowSourceReader.read, readers.write_parquet = staged_read, dying_write
+    elif stage == "before_extraction":  # the catalog was read, the rows not yet
+        read = readers.ArrowSourceReader.read
+
+        def waiting_read(self, query, partitioning=None):
+            if "information_schema" not in query.lower():
+                _die(marker, stage)
+            return read(self, query, partitioning)
+
+        readers.ArrowSourceReader.read = waiting_read
     elif stage in ("staged", "merge", "chunk"):
         write, merge = LocalWarehouse.write, LocalWarehouse.merge
         chunk_writes = []
@@ -74,22 +103,45 @@ def install(stage: str, marker: Path) -> None:
 
         LocalWarehouse.write, LocalWarehouse.merge = dying_write, dying_merge
     elif stage == "finalize":
-        chunked_backfill.finalize = lambda ctx: _die(marker, stage)
+        finalize = chunked_backfill.finalize
+        chunked_backfill.finalize = lambda ctx: _die(marker, stage) or finalize(ctx)
     elif stage == "committed":
-        lifecycle.Lifecycle.succeed = lambda self, summary: _die(marker, stage)
+        succeed = lifecycle.Lifecycle.succeed
+        lifecycle.Lifecycle.succeed = lambda self, summary: _die(marker, stage) or succeed(self, summary)
     else:
         raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
 
 
 def run_until_killed(stage: str, control_key: str, env: dict[str, str], marker: str) -> None:
     """The child: the environment of a shell, the stage's trap, then `dataloader run KEY`."""
-    # pyspark.sql.connect takes a __main__ without a file (the fork server's `python -c`) for its own
-    # doctests and exits; a shell's `dataloader` has one
-    sys.modules["__main__"].__file__ = "dataloader"
-    os.environ.update(env)
+    _shell(env, marker, "dataloader")
     install(stage, Path(marker))
     from include.dataloader.cli import main
 
     code = main(["run", control_key])
     Path(marker).with_suffix(".exit").write_text(str(code))  # the stage was never reached
+    os._exit(code)
+
+
+def compare_until_killed(argv: list[str], env: dict[str, str], kill_at: int, marker: str) -> None:
+    """The child: `sentinel compare ARGV`, SIGKILLed as its ``kill_at``-th chunk comparison starts (the
+    others in flight on its threads die with it)."""
+    import threading
+
+    _shell(env, marker, "sentinel")
+    from include.sentinel.cli import main
+    from include.sentinel.compare import TableComparator
+
+    compare, started, lock = TableComparator.compare_chunk, [], threading.Lock()
+
+    def dying(self, chunk, columns):
+        with lock:
+            started.append(chunk.index)
+            if len(started) == kill_at:
+                _die(Path(marker), f"chunk {chunk.index}")
+        return compare(self, chunk, columns)
+
+    TableComparator.compare_chunk = dying
+    code = main(["compare", *argv])
+    Path(marker).with_suffix(".exit").write_text(str(code))
     os._exit(code)

@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from include.control.repository import ControlRepository
 from tests.control.helpers import add
 from tests.reliability import race_worker
 from tests.reliability.race_worker import KEY
