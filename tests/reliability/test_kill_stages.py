@@ -47,9 +47,9 @@ CASES = [
 
 
 class Case:
-    def __init__(self, env, strategy, stage, capsys, monkeypatch):
+    def __init__(self, env, strategy, stage, capsys, monkeypatch, suffix=""):
         self.env, self.strategy, self.stage, self.capsys = env, strategy, stage, capsys
-        self.table = f"{strategy}_{stage}"
+        self.table = f"{strategy}_{stage}{suffix}"
         self.key = f"test.{self.table}"
         monkeypatch.setenv("DATALOADER_WAREHOUSE", str(env.warehouse))
         self.repo = env.repo
@@ -193,3 +193,38 @@ def test_a_load_killed_at_a_stage_is_recovered_by_the_next_run(kill_env, spark, 
         assert (row["incremental_value"], row["load_strategy"]) == (str(max(r[0] for r in expected)), "incremental")
     else:
         assert row["incremental_value"] is None
+
+
+class NoAirflow:
+    """The reconciler's view of Airflow; a CLI run is never Airflow's to judge."""
+
+    def run_state(self, dag_id, run_id):
+        raise AssertionError(f"asked Airflow about {run_id}")
+
+
+def test_a_load_killed_after_its_commit_is_ended_by_the_reconciler_and_the_next_run_loads(
+    kill_env, spark, capsys, monkeypatch
+):
+    from include.dataloader.monitors.reconcile import reconcile
+
+    case = Case(kill_env, "incremental", "committed", capsys, monkeypatch, suffix="_reconciled")
+    case.create()
+    case.run()
+    case.change()
+    killed = case.kill()
+    killed_run = case.repo.get(case.key)["current_run_id"]
+
+    corrections = reconcile(case.repo, NoAirflow())
+
+    [done] = corrections
+    assert (done["run_id"], done["was"]) == (killed_run, "In Progress")
+    assert done["cli_run"].startswith(f"its process (pid {killed.pid} on host ")
+    assert case.repo.get(case.key)["last_status"] == "Failed"
+    _, err = case.run()
+    assert err == ""  # nothing left to end
+    assert case.target_rows(spark) == case.source_rows()
+    runs = case.repo.runs(case.key)
+    assert [r["load_status"] for r in runs] == ["Succeeded", "Failed", "Succeeded"]
+    assert "(seen by the reconciler)" in runs[1]["error_message"]
+    row = case.repo.get(case.key)
+    assert (row["last_status"], row["incremental_value"]) == ("Succeeded", str(max(r[2] for r in case.source_rows())))
