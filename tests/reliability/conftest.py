@@ -83,6 +83,9 @@ def kill_env(pg_url, control_template, tmp_path_factory, forkserver, spark):
     host, port = local_spark._server.listening_address
     yield KillEnv(control_url, source_url, root / "warehouse", root / "markers", forkserver, f"sc://{host}:{port}")
     os.environ.pop(SOURCE_ENV, None)
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # dropped, their pages need no shutdown checkpoint
+        for name in ("reliability_control", "reliability_source"):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 class FaultServer:
