@@ -219,11 +219,12 @@ def test_one_side_of_a_comparison_restarted_mid_run_fails_the_table_and_resume_c
 
     assert code == 2
     failed = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert failed == [
-        "error: table ledger: the target database could not be reached or stopped answering (AdminShutdown: "
-        "terminating connection due to administrator command); the chunks compared before are checkpointed: "
-        "once it answers, resume with --resume <session> (see --list-sessions)"
-    ]
+    [line] = failed  # the driver's words (AdminShutdown, or a closed connection) depend on the moment
+    assert line.startswith("error: table ledger: the target database could not be reached or stopped answering (")
+    assert line.endswith(
+        "); the chunks compared before are checkpointed: once it answers, resume with --resume <session> "
+        "(see --list-sessions)"
+    )
     [state] = (tmp_path / "out" / "comparison_state").glob("session_*.json")
     session = json.loads(state.read_text())
     assert session["status"] != "completed"
