@@ -1,10 +1,12 @@
-"""Tests only: a `dataloader run` process that SIGKILLs itself at a named stage of its load.
+"""Tests only: a `dataloader run` (or `sentinel compare`) process that SIGKILLs itself at a named stage.
 
 The process is forked from a server that imported the loader once (``multiprocessing``'s forkserver), so
 each kill costs the load, not the interpreter's start; it then runs the real CLI (``cli.main(["run",
-KEY])``) with its own Sail engine, heartbeat and run owner, like a process started from a shell. At the
-stage it writes the stage's name to the marker file and kills itself with SIGKILL: no ``finally``, no
-``atexit``, no signal handler runs, exactly as when the kernel's OOM killer or ``kill -9`` ends a load.
+KEY])``) with its own heartbeat, run owner and lifecycle, like a process started from a shell, on the Sail
+server its environment names (``SPARK_REMOTE``). At the stage it writes the stage's name to the marker
+file and kills itself with SIGKILL: no ``finally``, no ``atexit``, no signal handler runs, exactly as when
+the kernel's OOM killer or ``kill -9`` ends a load. With ``RELIABILITY_PAUSE`` set it waits at the stage
+instead (a test stops a database meanwhile) and goes on.
 """
 
 from __future__ import annotations
