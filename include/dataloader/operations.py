@@ -116,6 +116,8 @@ def run_load(
             summary = runner.run(repo, key, run_id, engine)
     except runner.LoadRefused as exc:
         raise Refused(str(exc)) from exc
+    except runner.ControlDbLost as exc:  # exit 2: the control database could not be used
+        raise Refused(redact(str(exc))) from exc
     except (KeyboardInterrupt, run_owner.Stopped) as exc:  # say so in the row rather than leave it In Progress
         signum = exc.signum if isinstance(exc, run_owner.Stopped) else signal.SIGINT
         how = f"{signal.Signals(signum).name} ({run_owner.Process.current()})"

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from include.dbapi import lost_connection
+from include.redact import describe
 from include.sentinel.config import TableSpec
 from include.sentinel.dialects.base import FOLDABLE, Key, SentinelDialect
 from include.sentinel.dialects.postgres import PostgresSentinel
@@ -377,11 +379,23 @@ class TableComparator:
 
         def run(side: str):
             dialect, table, where = self.side(side)
-            return fetch(self._connection(side), *build(dialect, table, where, lambda cols: self._typed(side, cols)))
+            return self._fetch(side, build(dialect, table, where, lambda cols: self._typed(side, cols)))
 
         target = self._other_side.submit(run, "target")
         source = run("source")
         return source, target.result()
+
+    def _fetch(self, side: str, query) -> list[tuple]:
+        try:
+            return fetch(self._connection(side), *query)
+        except Exception as exc:
+            if not lost_connection(exc):
+                raise
+            raise CompareError(
+                f"table {self.spec.label}: the {side} database could not be reached or stopped answering "
+                f"({describe(exc)}); the chunks compared before are checkpointed: once it answers, resume "
+                "with --resume <session> (see --list-sessions)"
+            ) from exc
 
     def _typed(self, side: str, columns):
         """Columns (or the key's columns, given as "keys") with the side's types."""
