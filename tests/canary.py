@@ -62,7 +62,8 @@ def watch_payloads(payloads: list, what: str) -> None:
 
 
 def by_design(path: Path, why: str) -> None:
-    """This file must hold a secret (a login's password file, a test's own input): not scanned, for ``why``."""
+    """This file or folder must hold a secret (a login's password file, a test's own input, a copy of this
+    repository, whose tests hold the canaries): not scanned, for ``why``."""
     _by_design[str(Path(path).resolve())] = why
 
 
@@ -105,6 +106,7 @@ def scan_folders(roots: Iterable[Path]) -> tuple[list[Hit], int, int]:
         for folder, dirs, names in os.walk(root):
             if "PG_VERSION" in names:
                 dirs[:] = [d for d in dirs if d not in PG_ROW_FOLDERS]
+            dirs[:] = [d for d in dirs if str(Path(folder, d).resolve()) not in _by_design]
             for name in names:
                 path = Path(folder, name)
                 if str(path.resolve()) in _by_design or path.is_symlink() or not path.is_file():

@@ -264,6 +264,9 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
     # from passwords.json, the API signs its tokens with .jwt_secret
     canary.by_design(stack.home / "passwords.json", "the admin's password file, read by SimpleAuthManager")
     canary.by_design(stack.home / ".jwt_secret", "the JWT signing secret, read by the api-server")
+    copy = "a copy of this repository, whose tests hold the canaries"
+    canary.by_design(base / "git", f"the git deployment: {copy}")
+    canary.by_design(stack.home / "bundles", f"the DAG bundle's clones: {copy}")
     try:
         stack.start()
         # the first-run checklist (README): connections and pools; the snapshot DAG starts unpaused
