@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from include.control.repository import ControlRepository
 from tests import canary
@@ -19,9 +18,7 @@ from tests import canary
 PLANTED = "canary-planted-0123456789"
 
 
-def test_the_scan_finds_a_canary_planted_in_a_file_in_a_row_and_in_an_alert(
-    tmp_path, new_database, control_template, pg_url
-):
+def test_the_scan_finds_a_canary_planted_in_a_file_in_a_row_and_in_an_alert(tmp_path, control_url):
     """Proves the final check cannot pass silently: a canary in a log line, one across the boundary of two
     streamed blocks of a binary file, one in a dbconfig row and one in an alert payload are all found, each
     with its value blanked."""
@@ -31,18 +28,17 @@ def test_the_scan_finds_a_canary_planted_in_a_file_in_a_row_and_in_an_alert(
     boundary = canary.BLOCK - 3  # the canary's first bytes end one block, the rest start the next
     (folder / "part-0.parquet").write_bytes(b"\x00" * boundary + PLANTED.encode() + b"\xff" * 100)
     (folder / "clean.json").write_text('{"password": "***"}')
-    url = new_database(template=control_template)
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    ControlRepository(url, change_source="test").upsert_dbconfig("planted", "postgresql", {"password": PLANTED})
+    name = psycopg.conninfo.conninfo_to_dict(control_url)["dbname"]
+    ControlRepository(control_url, change_source="test").upsert_dbconfig("planted", "postgresql", {"password": PLANTED})
     try:
         file_hits, files, _ = canary.scan_folders([folder])
-        row_hits, databases = canary.scan_server(url, only=name)
+        row_hits, databases = canary.scan_server(control_url, only=name)
         alert_hits = canary.scan_payloads([("a planted alert", [{"text": f"failed: token {PLANTED}"}])])
     finally:  # nothing planted outlives the test: the final scan would find it
         for path in folder.iterdir():
             path.unlink()
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        with psycopg.connect(control_url) as conn:  # the dead row stays in a heap file, which is not scanned
+            conn.execute("DELETE FROM table_control_dbconfig WHERE db_config_key = 'planted'")
 
     assert (files, databases) == (3, 1)
     assert sorted(h.where.rsplit("/", 1)[-1] for h in file_hits) == ["part-0.parquet", "task.log"]
