@@ -30,7 +30,7 @@ def control_db_url(explicit: str | None = None) -> str:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:  # the message names no part of the URL: it may hold a password
         raise ControlDbNotConfigured(
-            f"--db-url (or {CONTROL_DB_URL_ENV}) is not a libpq URI or conninfo ({exc}); "
+            f"--db-url (or {CONTROL_DB_URL_ENV}) is not a libpq URI or conninfo ({' '.join(str(exc).split())}); "
             "give one such as postgresql://user@host:5432/dataloader"
         ) from None
     return url

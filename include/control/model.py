@@ -305,7 +305,7 @@ def dbconfig_problems(db_config_key: Any, db_type: Any, value: Any) -> list[Fiel
             FieldProblem(
                 "db_config_value (--value)",
                 f"{value!r} is not a mapping",
-                'give an object of secret names, e.g. {"host": "kv-host", "password": "kv-password"}',
+                'give an object of secret names, e.g. {"host": "kv-host", "user": "kv-user"}',
             )
         )
     else:

@@ -73,6 +73,10 @@ def load_import_file(path: Path) -> tuple[list[ControlRow], list[dict[str, Any]]
         raise InvalidImportFile(
             f"{path}: not a text file; give a YAML file with 'tables:' (and 'dbconfigs:')"
         ) from None
+    except yaml.MarkedYAMLError as exc:  # its message spans lines: the problem and where it is are enough
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise InvalidImportFile(f"{path}: not valid YAML at {where}: {exc.problem or exc}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise InvalidImportFile(f"{path}: cannot read: {exc}") from exc
     if not isinstance(document, Mapping) or set(document) - {"dbconfigs", "tables"}:

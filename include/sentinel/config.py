@@ -143,7 +143,11 @@ def _database(raw: Any, name: str) -> Database:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: expected a mapping with db_type, host, port, database, username")
     if "password" in raw:
-        raise ConfigError(f"{name}.password: do not put passwords in the file; set password_env to a variable name")
+        # worded so that the redaction of "password: <value>" in messages leaves it readable
+        raise ConfigError(
+            f"{name}.password is in the file, where no password belongs: remove it and set password_env to the "
+            "name of a variable that holds it"
+        )
     db_type = raw.get("db_type", "oracle")
     if db_type not in DB_TYPES:
         raise ConfigError(f"{name}.db_type: {db_type!r} is not supported; use one of: {', '.join(DB_TYPES)}")
@@ -155,8 +159,10 @@ def _database(raw: Any, name: str) -> Database:
     return Database(**{**raw, "db_type": db_type})
 
 
-def _names(label: str, name: str, value: Any, *, one: bool = False) -> tuple[str, ...]:
-    """A column (or table) name or a list of them, each a plain name (no quotes, ';', comments)."""
+def _names(field: str, value: Any, *, one: bool = False) -> tuple[str, ...]:
+    """A column (or table) name or a list of them, each a plain name (no quotes, ';', comments).
+
+    :param field: how the message names the field, e.g. ``table T: primary_key``."""
     items = [value] if isinstance(value, str) else value
     if (
         not isinstance(items, list | tuple)
@@ -164,10 +170,10 @@ def _names(label: str, name: str, value: Any, *, one: bool = False) -> tuple[str
         or (one and len(items) != 1)
     ):
         what = "a name" if one else "a column name or a list of column names"
-        raise ConfigError(f"table {label}: {name} must be {what}, got {value!r}")
+        raise ConfigError(f"{field} must be {what}, got {value!r}")
     for item in items:
         if why := name_problem(item):
-            raise ConfigError(f"table {label}: {name} {item!r} {why}; give the plain name, without SQL")
+            raise ConfigError(f"{field} {item!r} {why}; give the plain name, without SQL")
     return tuple(items)
 
 
@@ -183,6 +189,12 @@ def _where(label: str, where: Any, db_type: str) -> str | None:
         dialect = SQLGLOT_DIALECTS.get(db_type)
         tokens = sqlglot.tokenize(where, read=dialect)
         statements = [s for s in sqlglot.parse(where, read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as exc:  # its message underlines the token with terminal escapes
+        first = exc.errors[0] if exc.errors else {}
+        raise ConfigError(
+            f"table {label}: where does not parse ({first.get('description', 'invalid SQL')} at column "
+            f"{first.get('col', '?')}); {fix}"
+        ) from None
     except sqlglot.errors.SqlglotError as exc:
         raise ConfigError(f"table {label}: where does not parse ({' '.join(str(exc).split())}); {fix}") from None
     if any(t.comments for t in tokens) or any(t.token_type == TokenType.SEMICOLON for t in tokens):
@@ -198,11 +210,11 @@ def _where(label: str, where: Any, db_type: str) -> str | None:
 def _table(raw: Any, index: int, db_type: str) -> TableSpec:
     if not isinstance(raw, dict) or not raw.get("table_name"):
         raise ConfigError(f"tables[{index}]: table_name is required")
-    [label] = _names(f"tables[{index}]", "table_name", raw["table_name"], one=True)
+    [label] = _names(f"tables[{index}].table_name", raw["table_name"], one=True)
     pk = raw.get("primary_key")
     if not pk:
         raise ConfigError(f"table {label}: primary_key is required (a column or a list of columns)")
-    pk = _names(label, "primary_key", pk)
+    pk = _names(f"table {label}: primary_key", pk)
     chunk = raw.get("chunk_size", 10_000)
     if not isinstance(chunk, int) or isinstance(chunk, bool) or not 0 < chunk <= MAX_CHUNK_SIZE:
         raise ConfigError(
@@ -214,11 +226,11 @@ def _table(raw: Any, index: int, db_type: str) -> TableSpec:
     schema = raw.get("schema")
     return TableSpec(
         table_name=label,
-        schema=_names(label, "schema", schema, one=True)[0] if schema is not None else None,
+        schema=_names(f"table {label}: schema", schema, one=True)[0] if schema is not None else None,
         primary_key=pk,
         chunk_size=chunk,
-        columns=_names(label, "columns", raw["columns"]) if raw.get("columns") is not None else None,
-        exclude_columns=_names(label, "exclude_columns", raw.get("exclude_columns") or []),
+        columns=_names(f"table {label}: columns", raw["columns"]) if raw.get("columns") is not None else None,
+        exclude_columns=_names(f"table {label}: exclude_columns", raw.get("exclude_columns") or []),
         where=_where(label, raw.get("where"), db_type),
     )
 

@@ -151,7 +151,7 @@ def test_an_empty_table_and_a_type_mismatch(pair):
                 "target_database": {},
                 "tables": [{"table_name": "t", "primary_key": "id"}],
             },
-            "source_database.password: do not put passwords in the file; set password_env",
+            "source_database.password is in the file, where no password belongs: remove it and set password_env",
         ),
         (
             {"source_database": {}, "target_database": {}, "tables": [{"table_name": "T", "chunk_size": 5}]},
