@@ -42,12 +42,12 @@ def pytest_configure(config):
     canary.watch_folder(home, "the session's AIRFLOW_HOME (dag.test() metadata and XCom, task logs)")
 
 
-FINAL_CHECK = "tests/reliability/test_secret_canary.py::test_nothing_the_tests_wrote_holds_a_canary"
+FINAL_CHECK = "test_secret_canary.py::test_nothing_the_tests_wrote_holds_a_canary"
 
 
 def pytest_collection_modifyitems(config, items):
     """The secret canary scan runs last, after every test wrote what it writes (while the servers still run)."""
-    items.sort(key=lambda item: item.nodeid == FINAL_CHECK)
+    items.sort(key=lambda item: item.nodeid.endswith(FINAL_CHECK))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
