@@ -21,10 +21,11 @@ from psycopg.types.json import Jsonb
 from include.control.db import connect
 from include.control.model import (
     CONFIG_FIELDS,
-    DB_TYPES,
     ControlRow,
     FieldProblem,
     InvalidControlRow,
+    InvalidDbConfig,
+    dbconfig_problems,
 )
 
 Row = dict[str, Any]
@@ -95,11 +96,8 @@ class ControlRepository:
         db_config_value: Mapping[str, Any],
         db_kv_scope: str | None = None,
     ) -> Row:
-        if db_type not in DB_TYPES:
-            raise ValueError(
-                f"table_control_dbconfig {db_config_key!r}: db_type {db_type!r} is not supported; "
-                f"set one of: {', '.join(DB_TYPES)}"
-            )
+        if problems := dbconfig_problems(db_config_key, db_type, db_config_value):
+            raise InvalidDbConfig(db_config_key, problems)
         return self._one(
             """
             INSERT INTO table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope)

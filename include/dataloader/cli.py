@@ -39,7 +39,9 @@ from include.control.model import (
     ControlRow,
     FieldProblem,
     InvalidControlRow,
+    InvalidDbConfig,
     InvalidFieldValue,
+    dbconfig_problems,
     field_kind,
     parse_field,
     strategy_requirements,
@@ -68,19 +70,34 @@ def load_import_file(path: Path) -> tuple[list[ControlRow], list[dict[str, Any]]
     """Parse and validate a YAML file of ``dbconfigs:`` and ``tables:``; every problem is reported at once."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise InvalidImportFile(
+            f"{path}: not a text file; give a YAML file with 'tables:' (and 'dbconfigs:')"
+        ) from None
+    except yaml.MarkedYAMLError as exc:  # its message spans lines: the problem and where it is are enough
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise InvalidImportFile(f"{path}: not valid YAML at {where}: {exc.problem or exc}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise InvalidImportFile(f"{path}: cannot read: {exc}") from exc
     if not isinstance(document, Mapping) or set(document) - {"dbconfigs", "tables"}:
         raise InvalidImportFile(f"{path}: expected a mapping with the keys 'dbconfigs' and 'tables'")
+    if not document.get("tables") and not document.get("dbconfigs"):
+        raise InvalidImportFile(
+            f"{path}: nothing to import; list control rows under 'tables:' (sources under 'dbconfigs:')"
+        )
+    for section in ("dbconfigs", "tables"):
+        if not isinstance(document.get(section) or [], list):
+            raise InvalidImportFile(f"{path}: '{section}' must be a list of mappings, one per entry")
 
-    dbconfigs = [dict(c) for c in document.get("dbconfigs") or []]
-    for cfg in dbconfigs:
-        cfg.setdefault("db_kv_scope", None)
-        if cfg.get("db_type") not in DB_TYPES:
-            raise InvalidImportFile(
-                f"{path}: dbconfig {cfg.get('db_config_key')!r}: db_type {cfg.get('db_type')!r} "
-                f"is not supported; set one of: {', '.join(DB_TYPES)}"
-            )
+    dbconfigs = []
+    for index, cfg in enumerate(document.get("dbconfigs") or []):
+        if not isinstance(cfg, Mapping):
+            raise InvalidImportFile(f"{path}: dbconfigs[{index}]: expected a mapping with db_config_key and db_type")
+        cfg = {"db_kv_scope": None, "db_config_value": {}, **cfg}
+        if problems := dbconfig_problems(cfg.get("db_config_key"), cfg.get("db_type"), cfg["db_config_value"]):
+            raise InvalidImportFile(f"{path}: {InvalidDbConfig(cfg.get('db_config_key'), problems)}")
+        dbconfigs.append(cfg)
 
     rows: list[ControlRow] = []
     errors: list[str] = []
@@ -185,13 +202,29 @@ def _strategy_summary() -> str:
     return "\n".join(lines)
 
 
+def one_line(text: str) -> str:
+    """A multi-line refusal (one line per problem) as the one line the CLI prints: problems joined by ' | '."""
+    parts = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()]
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined += (" " if joined.endswith(":") else " | ") + part
+    return joined
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a refusal is one line (naming the flag) and a pointer to --help, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 # -- the parser -----------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dataloader",
         description="Manage the DataLoader control database.",
         epilog=EXIT_STATUS,
@@ -377,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoadFailed as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -387,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         refused = isinstance(exc, REFUSALS)
         text = redact(str(exc)) if refused else f"{describe(exc)} (run again with --debug for the traceback)"
-        print(f"error: {text}", file=sys.stderr)
+        print(f"error: {one_line(text)}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from include.control.lifecycle import RowLost
+from include.control.model import CONFIG_FIELDS, ControlRow, InvalidControlRow
 from include.control.repository import ControlRepository
 from include.dataloader import run_owner
 from include.dataloader.monitors import rest
@@ -47,8 +48,15 @@ IN_FLIGHT = ("Queued", "In Progress")
 
 
 def clear_the_way(repo: ControlRepository, key: str, *, take_over: bool, by: str) -> list[str]:
-    """Before a load: refuse an inactive row; end a run holding the row whose owner is provably gone."""
+    """Before a load: refuse an invalid or inactive row (nothing is queued); end a run holding the row whose
+    owner is provably gone."""
     current = repo.require(key)
+    try:
+        ControlRow.from_mapping({k: v for k, v in current.items() if k in CONFIG_FIELDS})
+    except InvalidControlRow as exc:  # written around the validation (SQL): the row says what to fix
+        raise Refused(
+            f"{exc}\nnot loaded: fix the row with `dataloader tables update {key} --set FIELD=VALUE`"
+        ) from None
     if not current["is_active"]:
         raise Refused(
             f"{key}: is_active is false, so it is not loaded; switch it on with "

@@ -75,9 +75,15 @@ class AirflowStack:
     port: int = field(default_factory=free_port)
     # not served (--skip-serve-logs), but set off 8793/8794 so that nothing of another stack is asked for logs
     log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    # the admin password and the JWT secret start with this (the tests' "canary-": a check scans what the tests
+    # wrote for it); the Fernet key cannot, it is a bare base64 key
+    secret_prefix: str = ""
+    password: str = field(default="", repr=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     _logs: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self.password = self.password or self.secret_prefix + secrets.token_urlsafe(16)
 
     @property
     def url(self) -> str:
@@ -121,7 +127,9 @@ class AirflowStack:
         if not path.exists():
             from cryptography.fernet import Fernet
 
-            value = Fernet.generate_key().decode() if name == "fernet_key" else secrets.token_hex(32)
+            value = (
+                Fernet.generate_key().decode() if name == "fernet_key" else self.secret_prefix + secrets.token_hex(32)
+            )
             path.write_text(value)
             path.chmod(0o600)
         return path.read_text()
