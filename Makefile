@@ -21,6 +21,7 @@ test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest
 
 # Debian's PostgreSQL links ICU (pgserver's build does not): the sentinel's collation tests start one.
+# Debian's Chromium and its driver: the operator page's browser test (Selenium drives /usr/bin/chromium).
 # Installed once, when missing; nothing is started as a service.
 system-packages:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
@@ -28,6 +29,11 @@ system-packages:
 		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
 			apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		echo "installing Debian's chromium and chromium-driver (the operator page's browser test)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+			apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

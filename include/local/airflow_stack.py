@@ -31,6 +31,10 @@ PROCESSES = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 USER = "admin"
+VIEWER = "viewer"  # a read-only user (simple auth manager role viewer), for the operator page's tests
+# The plugins folder holds only this module: Airflow imports each file there as a top-level module, so the
+# package itself stays on PYTHONPATH and the folder just names its AirflowPlugin (the operator page).
+PLUGIN_MODULE = "from dataplatform.ui.plugin import OperatorPagePlugin  # noqa: F401\n"
 
 
 class StackError(RuntimeError):
@@ -76,6 +80,7 @@ class AirflowStack:
     # not served (--skip-serve-logs), but set off 8793/8794 so that nothing of another stack is asked for logs
     log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    viewer_password: str = field(default_factory=lambda: "canary-" + secrets.token_urlsafe(12), repr=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     _logs: list = field(default_factory=list, repr=False)
 
@@ -92,9 +97,9 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),  # the default spawns 32 workers
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),  # empty: the code is a package here
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),  # PLUGIN_MODULE only
             "AIRFLOW__CORE__FERNET_KEY": self._secret("fernet_key"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin,{VIEWER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(self.metadata_url),
@@ -143,8 +148,9 @@ class AirflowStack:
     def start(self, *, timeout: float = 600) -> AirflowStack:
         """Migrate the metadata database, start the four processes, wait for the API to answer."""
         (self.home / "plugins").mkdir(parents=True, exist_ok=True)
+        (self.home / "plugins" / "dataplatform_ui.py").write_text(PLUGIN_MODULE)
         (self.home / "logs").mkdir(exist_ok=True)
-        (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))
+        (self.home / "passwords.json").write_text(json.dumps({USER: self.password, VIEWER: self.viewer_password}))
         self.airflow("db", "migrate", timeout=timeout)
         for name, args in PROCESSES.items():
             log = open(self.home / "logs" / f"{name}.out", "ab")  # noqa: SIM115  (closed in stop())

@@ -18,6 +18,7 @@ import httpx
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from dataplatform.ui import actions, comparisons, queries
 from dataplatform.ui.auth import NotLoggedIn, Operator, csrf_token, current_operator, login_url, require_editor
@@ -118,20 +119,23 @@ def create_app(
     ) -> Response:
         operator = await current_operator(request)
         flt = queries.RowFilter(status=status, source=source, strategy=strategy, page=max(page_number, 1))
-        found, total = queries.control_rows(db(), flt)
-        pages = max(1, -(-total // queries.PAGE_SIZE))
-        return page(
-            request,
-            "rows.html",
-            operator,
-            rows=found,
-            total=total,
-            flt=flt,
-            pages=pages,
-            statuses=queries.STATUSES,
-            sources=queries.sources(db()),
-            strategies=LOAD_STRATEGIES,
-        )
+
+        def render() -> Response:
+            found, total = queries.control_rows(db(), flt)
+            return page(
+                request,
+                "rows.html",
+                operator,
+                rows=found,
+                total=total,
+                flt=flt,
+                pages=max(1, -(-total // queries.PAGE_SIZE)),
+                statuses=queries.STATUSES,
+                sources=queries.sources(db()),
+                strategies=LOAD_STRATEGIES,
+            )
+
+        return await run_in_threadpool(render)
 
     def row_page(request: Request, operator: Operator, control_key: str, status_code=200, **context) -> Response:
         url = db()
@@ -161,7 +165,7 @@ def create_app(
     async def row(request: Request, control_key: str) -> Response:
         operator = await current_operator(request)
         try:
-            return row_page(request, operator, control_key)
+            return await run_in_threadpool(row_page, request, operator, control_key)
         except ControlRowNotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -169,13 +173,15 @@ def create_app(
         operator = await current_operator(request)
         require_editor(operator, csrf, control_key)
         try:
-            message = action(operator)
+            message = await run_in_threadpool(action, operator)  # off the event loop: it may call the API
         except ControlRowNotFound as exc:
             raise HTTPException(404, str(exc)) from None
         except REFUSALS as exc:
             form = dict(await request.form())
             form.pop("csrf", None)
-            return row_page(request, operator, control_key, 400, error=redact(str(exc)), form=form or None)
+            return await run_in_threadpool(
+                row_page, request, operator, control_key, 400, error=redact(str(exc)), form=form or None
+            )
         return done(request, "row", message, control_key=control_key)
 
     @app.post("/rows/{control_key}/edit", name="edit_row")
@@ -203,7 +209,7 @@ def create_app(
     @app.get("/new", response_class=HTMLResponse, name="new_row")
     async def new_row(request: Request) -> Response:
         operator = await current_operator(request)
-        return _new_page(request, operator, form={})
+        return await run_in_threadpool(_new_page, request, operator, {})
 
     def _new_page(request: Request, operator: Operator, form: dict, status_code: int = 200, **context) -> Response:
         return page(
@@ -225,9 +231,9 @@ def create_app(
         require_editor(operator, csrf)
         form = {k: str(v) for k, v in (await request.form()).items() if k in CONFIG_FIELDS}
         try:
-            message = actions.add_row(db(), operator.name, form)
+            message = await run_in_threadpool(actions.add_row, db(), operator.name, form)
         except REFUSALS as exc:
-            return _new_page(request, operator, form, 400, error=redact(str(exc)))
+            return await run_in_threadpool(_new_page, request, operator, form, 400, error=redact(str(exc)))
         return done(request, "row", message, control_key=form["control_key"].strip())
 
     # -- source database configs ------------------------------------------------------------------
@@ -240,7 +246,7 @@ def create_app(
 
     @app.get("/dbconfigs", response_class=HTMLResponse, name="dbconfigs")
     async def dbconfigs(request: Request) -> Response:
-        return _dbconfig_page(request, await current_operator(request))
+        return await run_in_threadpool(_dbconfig_page, request, await current_operator(request))
 
     @app.post("/dbconfigs", name="save_dbconfig")
     async def save_dbconfig(request: Request, csrf: str = Form("")) -> Response:
@@ -248,9 +254,9 @@ def create_app(
         require_editor(operator, csrf)
         form = {k: str(v) for k, v in (await request.form()).items() if k != "csrf"}
         try:
-            message = actions.save_dbconfig(db(), operator.name, form)
+            message = await run_in_threadpool(actions.save_dbconfig, db(), operator.name, form)
         except REFUSALS as exc:
-            return _dbconfig_page(request, operator, 400, error=redact(str(exc)), form=form)
+            return await run_in_threadpool(_dbconfig_page, request, operator, 400, error=redact(str(exc)), form=form)
         return done(request, "dbconfigs", message)
 
     # -- DB Sentinel ------------------------------------------------------------------------------
@@ -258,22 +264,26 @@ def create_app(
     @app.get("/comparisons", response_class=HTMLResponse, name="comparisons")
     async def comparison_runs(request: Request) -> Response:
         operator = await current_operator(request)
-        root_text = artifacts_root()
-        root = comparisons.local_root(root_text)
-        results = [
-            {**r, "sql": comparisons.relative(root, ((r["details"] or {}).get("results") or {}).get("sql_file"))}
-            for r in queries.sentinel_results(db())
-        ]
-        return page(
-            request,
-            "comparisons.html",
-            operator,
-            root=redact(root_text),
-            local=root is not None,
-            runs=comparisons.runs(root) if root else [],
-            results=results,
-            counts=comparisons.COUNTS,
-        )
+
+        def render() -> Response:
+            root_text = artifacts_root()
+            root = comparisons.local_root(root_text)
+            results = [
+                {**r, "sql": comparisons.relative(root, ((r["details"] or {}).get("results") or {}).get("sql_file"))}
+                for r in queries.sentinel_results(db())
+            ]
+            return page(
+                request,
+                "comparisons.html",
+                operator,
+                root=redact(root_text),
+                local=root is not None,
+                runs=comparisons.runs(root) if root else [],
+                results=results,
+                counts=comparisons.COUNTS,
+            )
+
+        return await run_in_threadpool(render)
 
     @app.get("/artifacts/{name:path}", name="artifact")
     async def artifact(request: Request, name: str) -> Response:

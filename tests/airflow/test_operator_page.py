@@ -1,0 +1,137 @@
+"""The operator page in a real browser (Debian's headless Chromium driven by Selenium) against the tier's
+API server: Airflow's login page, the rows, a filter, a row, an invalid edit, a triggered load, a report
+download; then a read-only user who cannot act. One browser session for the whole flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from include.local.airflow_stack import USER, VIEWER
+from tests.airflow.conftest import ORDERS, control_row, create_orders, wait
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+KEY = "tier.ui_orders"
+REPORT = "table,status,missing_in_target,missing_in_source,different\nhr.emp,completed,2,1,3\n"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "install Debian's chromium and chromium-driver: make test"
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(10)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def page_tier(tier):
+    """A row with its DAG parsed and unpaused, and a DB Sentinel report under the stack's artifacts root."""
+    create_orders(tier, "ui_orders")
+    tier.repository().add(control_row("ui_orders", "incremental", **ORDERS))
+    run = tier.stack.home / "sentinel" / "db_sentinel_hr" / "manual__ui"
+    run.mkdir(parents=True)
+    (run / "comparison_report_20240501_100000.csv").write_text(REPORT)
+    tier.refresh_snapshot(KEY)
+    return tier
+
+
+def log_in(driver, base: str, user: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(f"{base}/dataplatform/")
+    wait(lambda: "/auth/login" in driver.current_url, timeout=30, what="Airflow's login page", interval=0.5)
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.XPATH, "//button[@type='submit']").click()
+    wait(lambda: driver.current_url.startswith(f"{base}/dataplatform/"), timeout=30, what="the operator page")
+
+
+def status(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, "status").text
+
+
+def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_cannot_act(page_tier, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    tier, base = page_tier, page_tier.stack.url
+    views = tier.call("GET", "/plugins")["plugins"]
+    [page] = [p for p in views if p["name"] == "dataplatform_operator_page"]
+    assert [(v["name"], v["href"]) for v in page["external_views"]] == [("Data platform", "/dataplatform/")]
+
+    log_in(browser, base, USER, tier.stack.password)
+    assert browser.find_element(By.ID, "user").text == USER
+    assert browser.find_element(By.CSS_SELECTOR, f"tr[data-key='{KEY}']")
+
+    Select(browser.find_element(By.NAME, "status")).select_by_visible_text("Failed")
+    browser.find_element(By.ID, "apply").click()
+    assert "status=Failed" in browser.current_url
+    assert not browser.find_elements(By.CSS_SELECTOR, f"tr[data-key='{KEY}']")
+    Select(browser.find_element(By.NAME, "status")).select_by_visible_text("Never loaded")
+    Select(browser.find_element(By.NAME, "strategy")).select_by_visible_text("incremental")
+    browser.find_element(By.ID, "apply").click()
+    browser.find_element(By.LINK_TEXT, KEY).click()
+    assert browser.find_element(By.ID, "key").text == KEY and status(browser) == "Never loaded"
+
+    chunk_size = browser.find_element(By.CSS_SELECTOR, "#edit input[name='chunk_size']")
+    chunk_size.clear()
+    chunk_size.send_keys("lots")
+    browser.find_element(By.ID, "save").click()
+    assert (
+        "chunk_size: 'lots' is not a whole number; set chunk_size to e.g. 30"
+        in browser.find_element(By.ID, "error").text
+    )
+    assert tier.repository().get(KEY)["chunk_size"] is None
+
+    browser.get(f"{base}/dataplatform/rows/{quote(KEY)}")
+    csrf = browser.find_element(By.CSS_SELECTOR, "meta[name='csrf']").get_attribute("content")
+    browser.find_element(By.ID, "trigger").click()
+    said = browser.find_elements(By.ID, "message")
+    assert said, browser.find_element(By.TAG_NAME, "body").text
+    assert said[0].text.startswith(f"triggered {KEY}: Airflow run ")
+
+    def loaded():
+        browser.refresh()
+        return status(browser) == "Succeeded"
+
+    wait(loaded, timeout=300, what=f"{KEY} to be Succeeded on its page", interval=2)
+    assert browser.find_element(By.ID, "dag-run").get_attribute("href").startswith(f"{base}/dags/{KEY}/runs/")
+    by = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#changes td.by")]
+    assert "test" in by  # the row was added by the fixture; the load's own changes follow
+
+    browser.get(f"{base}/dataplatform/comparisons")
+    browser.find_element(By.CSS_SELECTOR, "#reports a.report").click()
+    report = browser.downloads / "comparison_report_20240501_100000.csv"
+    wait(report.exists, timeout=30, what="the downloaded report", interval=0.5)
+    assert report.read_text() == REPORT
+
+    log_in(browser, base, VIEWER, tier.stack.viewer_password)
+    browser.get(f"{base}/dataplatform/rows/{quote(KEY)}")
+    assert "(read-only)" in browser.find_element(By.ID, "user").text
+    assert not browser.find_elements(By.ID, "trigger") and not browser.find_elements(By.ID, "edit")
+    before = tier.repository().get(KEY)
+    answer = browser.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch(arguments[0], {method: 'POST', body: new URLSearchParams({csrf: arguments[1]})})
+          .then(r => done(r.status));""",
+        f"{base}/dataplatform/rows/{quote(KEY)}/deactivate",
+        csrf,
+    )
+    assert answer == 403
+    assert tier.repository().get(KEY) == before
