@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -26,9 +26,10 @@ class Operator:
     """The logged-in user as the page sees them."""
 
     name: str
-    token: str = ""  # the caller's own JWT: actions through Airflow's REST API run with the caller's rights
+    # the caller's own JWT: actions through Airflow's REST API run with the caller's rights
+    token: str = field(default="", repr=False)
     may_edit: bool = False
-    user: object = None
+    user: object = field(default=None, repr=False)
 
     def may_edit_dag(self, dag_id: str) -> bool:
         return self.may_edit and get_auth_manager().is_authorized_dag(
