@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,9 +33,9 @@ PROCESSES = {
 }
 USER = "admin"
 VIEWER = "viewer"  # a read-only user (simple auth manager role viewer), for the operator page's tests
-# The plugins folder holds only this module: Airflow imports each file there as a top-level module, so the
-# package itself stays on PYTHONPATH and the folder just names its AirflowPlugin (the operator page).
-PLUGIN_MODULE = "from dataplatform.ui.plugin import OperatorPagePlugin  # noqa: F401\n"
+# The one file of the plugins folder (the operator page's AirflowPlugin): Airflow imports each file there as a
+# top-level module, so the package itself stays on PYTHONPATH.
+PLUGIN_FILE = "plugins/dataplatform_ui.py"
 
 
 class StackError(RuntimeError):
@@ -97,7 +98,7 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),  # the default spawns 32 workers
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),  # PLUGIN_MODULE only
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),  # PLUGIN_FILE only
             "AIRFLOW__CORE__FERNET_KEY": self._secret("fernet_key"),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin,{VIEWER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
@@ -148,7 +149,7 @@ class AirflowStack:
     def start(self, *, timeout: float = 600) -> AirflowStack:
         """Migrate the metadata database, start the four processes, wait for the API to answer."""
         (self.home / "plugins").mkdir(parents=True, exist_ok=True)
-        (self.home / "plugins" / "dataplatform_ui.py").write_text(PLUGIN_MODULE)
+        shutil.copy2(self.code_root / PLUGIN_FILE, self.home / PLUGIN_FILE)
         (self.home / "logs").mkdir(exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({USER: self.password, VIEWER: self.viewer_password}))
         self.airflow("db", "migrate", timeout=timeout)

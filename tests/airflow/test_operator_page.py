@@ -56,8 +56,19 @@ def log_in(driver, base: str, user: str, password: str) -> None:
     wait(lambda: "/auth/login" in driver.current_url, timeout=30, what="Airflow's login page", interval=0.5)
     driver.find_element(By.NAME, "username").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.XPATH, "//button[@type='submit']").click()
+    driver.find_element(By.XPATH, "//button[@type='submit']").click()  # the login page sets the cookie, then moves
     wait(lambda: driver.current_url.startswith(f"{base}/dataplatform/"), timeout=30, what="the operator page")
+
+
+def click_and_load(driver, element) -> None:
+    """Click a link or button and wait for the next page (reading the old one would race it)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
 
 
 def status(driver) -> str:
@@ -80,19 +91,19 @@ def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_c
     assert browser.find_element(By.CSS_SELECTOR, f"tr[data-key='{KEY}']")
 
     Select(browser.find_element(By.NAME, "status")).select_by_visible_text("Failed")
-    browser.find_element(By.ID, "apply").click()
+    click_and_load(browser, browser.find_element(By.ID, "apply"))
     assert "status=Failed" in browser.current_url
     assert not browser.find_elements(By.CSS_SELECTOR, f"tr[data-key='{KEY}']")
     Select(browser.find_element(By.NAME, "status")).select_by_visible_text("Never loaded")
     Select(browser.find_element(By.NAME, "strategy")).select_by_visible_text("incremental")
-    browser.find_element(By.ID, "apply").click()
-    browser.find_element(By.LINK_TEXT, KEY).click()
+    click_and_load(browser, browser.find_element(By.ID, "apply"))
+    click_and_load(browser, browser.find_element(By.LINK_TEXT, KEY))
     assert browser.find_element(By.ID, "key").text == KEY and status(browser) == "Never loaded"
 
     chunk_size = browser.find_element(By.CSS_SELECTOR, "#edit input[name='chunk_size']")
     chunk_size.clear()
     chunk_size.send_keys("lots")
-    browser.find_element(By.ID, "save").click()
+    click_and_load(browser, browser.find_element(By.ID, "save"))
     assert (
         "chunk_size: 'lots' is not a whole number; set chunk_size to e.g. 30"
         in browser.find_element(By.ID, "error").text
@@ -101,10 +112,12 @@ def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_c
 
     browser.get(f"{base}/dataplatform/rows/{quote(KEY)}")
     csrf = browser.find_element(By.CSS_SELECTOR, "meta[name='csrf']").get_attribute("content")
-    browser.find_element(By.ID, "trigger").click()
+    click_and_load(browser, browser.find_element(By.ID, "trigger"))
     said = browser.find_elements(By.ID, "message")
     assert said, browser.find_element(By.TAG_NAME, "body").text
     assert said[0].text.startswith(f"triggered {KEY}: Airflow run ")
+    run_id = said[0].text.removeprefix(f"triggered {KEY}: Airflow run ")
+    assert tier.call("GET", tier.run_path(KEY, run_id))["triggering_user_name"] == USER  # as the user, not the page
 
     def changed():  # the run queues the row, then loads it
         browser.refresh()

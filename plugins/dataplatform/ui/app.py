@@ -29,7 +29,6 @@ from include.dataloader.monitors.rest import TIMEOUT_SECONDS, AirflowRest
 from include.dataloader.run_owner import CLI_RUN_PREFIX
 from include.redact import redact
 
-URL_PREFIX = "/dataplatform"
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SECRET_NAME = re.compile(r"(?i)pass|pwd|secret|token|key$|credential")
 REFUSALS = (ValueError, ControlRowNotFound)  # InvalidControlRow, Refused: the CLI's refusals

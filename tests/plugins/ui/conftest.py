@@ -62,7 +62,7 @@ def ui(auth_manager, control_url, artifacts):
     from fastapi.testclient import TestClient
 
     from dataplatform.ui.app import create_app
-    from dataplatform.ui.plugin import URL_PREFIX
+    from dataplatform_ui import URL_PREFIX
 
     app = FastAPI()  # mounted at its prefix, as Airflow's API server mounts it
     app.mount(

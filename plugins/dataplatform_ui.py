@@ -1,9 +1,10 @@
-"""The Airflow plugin: mounts the operator's page in the API server and links it from the UI's navigation.
+"""The Airflow plugin of the operator's page (``dataplatform/ui``): mounts its app in the API server and
+links it from the UI's navigation.
 
-Airflow finds it in its plugins folder: an Astro project's ``plugins/`` holds this file; the image and the
-test tier put a one-line module importing it there (``PLUGIN_MODULE`` in ``include/local/airflow_stack.py``).
-The app is built only when the API server asks for it: the scheduler, the workers and the dag-processor
-also load plugins, and need no web app.
+Airflow finds this file in its plugins folder: an Astro project's ``plugins/`` is that folder; the image and
+the test tier copy this one file into theirs. It imports nothing of ``dataplatform`` until the API server
+asks for the app: the scheduler, the dag-processor and the workers load plugins too, before a DAG file puts
+its bundle's checkout on ``sys.path``, and an early import of the package would pin them to the image's copy.
 """
 
 from __future__ import annotations
