@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format venv clean bench-loader bench-sentinel system-packages
+.PHONY: demo test lint format venv clean bench-loader bench-sentinel bench-ui system-packages
 
 venv: $(STAMP)
 
@@ -48,6 +48,9 @@ bench-sentinel: $(STAMP)
 	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 0.01
 	$(BIN)/python bench/sentinel_bench.py --rows 5000000 --percent 0.01
 	$(BIN)/python bench/sentinel_bench.py --rows 1000000 --percent 1 10 --skip naive
+
+bench-ui: $(STAMP)
+	$(BIN)/python bench/ui_bench.py --repeat 30
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
