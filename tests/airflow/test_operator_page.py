@@ -146,3 +146,10 @@ def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_c
     assert answer == 403
     assert tier.repository().get(KEY)["is_active"] is True
     assert all(h["change_source"] != f"ui:{VIEWER}" for h in tier.repository().history(KEY))
+
+    def succeeded():  # the load went on meanwhile; the viewer sees it end
+        browser.refresh()
+        return status(browser) == "Succeeded"
+
+    wait(succeeded, timeout=300, what=f"{KEY} to be Succeeded on its page", interval=2)
+    assert tier.wait_run(KEY, run_id) == "success"  # nothing left running when the stack stops
