@@ -125,6 +125,8 @@ def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_c
 
     wait(changed, timeout=120, what=f"{KEY}'s status to change on its page", interval=1)
     assert browser.find_element(By.ID, "dag-run").get_attribute("href").startswith(f"{base}/dags/{KEY}/runs/")
+    queued = [h for h in tier.repository().history(KEY) if h["new_values"].get("last_status") == "Queued"]
+    assert [h["change_source"] for h in queued] == [f"airflow:{USER}"]  # the run's changes name its user
 
     browser.get(f"{base}/dataplatform/comparisons")
     browser.find_element(By.CSS_SELECTOR, "#reports a.report").click()

@@ -65,6 +65,10 @@ def test_a_successful_run_run_again_ends_succeeded_with_one_true_history_row(air
         row["rows_processed"],
         None,
     )
+    # dag.test() triggers as "dag_test": the run's changes to the row name the user who triggered it
+    runs = ("Queued", "In Progress", "Succeeded")
+    sources = {h["change_source"] for h in repo.history("test.orders") if h["new_values"].get("last_status") in runs}
+    assert sources == {"airflow:dag_test"}
 
 
 def test_a_row_left_in_progress_by_an_ended_run_is_taken_over_by_the_next(

@@ -59,6 +59,13 @@ def run_is_live(context, run_id: str) -> bool | None:
     return getattr(state, "value", state) in LIVE_RUN_STATES  # a str Enum without __str__: compare its value
 
 
+def run_change_source(context) -> str:
+    """Who the row's history names for this run's changes: ``airflow``, or ``airflow:<user>`` for a run a
+    user triggered (the UI, the REST API, ``airflow backfill create``)."""
+    user = getattr(context.get("dag_run"), "triggering_user_name", None)
+    return f"airflow:{user}" if user else "airflow"
+
+
 class LoadLifecycle:
     """What every loader task does around its work: find the live row, claim it for this DAG run (waiting,
     deferred, while another live run holds it), and record success or failure through
@@ -87,6 +94,7 @@ class LoadLifecycle:
         return None
 
     def lifecycle(self, context) -> Lifecycle:
+        self.repo.change_source = run_change_source(context)
         run_id = context["run_id"]
         dag = context.get("dag")
         return Lifecycle(
@@ -137,6 +145,7 @@ class LoadLifecycle:
         A run that reloads its data interval (a backfill, ``reload_interval``) is refused for a table read
         by an integer cursor: a time interval cannot select its rows.
         """
+        self.repo.change_source = run_change_source(context)
         params = context.get("params") or {}
         watermark = row["incremental_value"]
         if params.get("force_full_reload"):

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from dataplatform.hooks.control import ControlDatabaseHook
 from dataplatform.hooks.source import source_params
+from dataplatform.operators.load import run_change_source
 from include.control.model import ControlRow
 from include.control.repository import ControlRepository
 
@@ -100,6 +101,7 @@ class VerifyLoadOperator(BaseOperator):
         from include.dataloader.engine import default_warehouse_root
         from include.dataloader.verification import default_artifacts_root, run_verification
 
+        self.repo.change_source = run_change_source(context)
         result = run_verification(
             self.repo,
             self.control_key,
