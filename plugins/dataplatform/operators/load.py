@@ -31,6 +31,7 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from dataplatform.exceptions import RunRefused
 from dataplatform.hooks.control import ControlDatabaseHook
 from dataplatform.hooks.databricks_runs import LoadRunHook, TaskOutput, submit_payload
 from dataplatform.hooks.source import source_params
@@ -108,6 +109,7 @@ class LoadLifecycle:
     def begin(self, context) -> tuple[dict[str, Any], dict[str, Any]]:
         """Claim the row for this run; returns the claimed row (with its dbconfig's db_type) and the job's
         inputs. Defers while another live run holds the row; skips when the row is inactive."""
+        self.repo.change_source = run_change_source(context)
         self.request(context, self.repo.require(self.control_key))  # refuses before the row is touched
         life = self.lifecycle(context)
         try:
@@ -145,7 +147,6 @@ class LoadLifecycle:
         A run that reloads its data interval (a backfill, ``reload_interval``) is refused for a table read
         by an integer cursor: a time interval cannot select its rows.
         """
-        self.repo.change_source = run_change_source(context)
         params = context.get("params") or {}
         watermark = row["incremental_value"]
         if params.get("force_full_reload"):
@@ -158,7 +159,7 @@ class LoadLifecycle:
             start, end = context["data_interval_start"], context["data_interval_end"]
             interval = (_cursor_text(start), _cursor_text(end))
             if row.get("incremental_type") == "integer" and row.get("load_strategy") in INTERVAL_STRATEGIES:
-                raise AirflowFailException(integer_interval_refusal(self.control_key, row, context["run_id"], interval))
+                raise RunRefused(integer_interval_refusal(self.control_key, row, context["run_id"], interval))
         return {"watermark": watermark, "interval": interval}
 
     def finish(self, context, summary: Mapping[str, Any]) -> None:
@@ -228,6 +229,7 @@ class QueueLoadOperator(LoadLifecycle, BaseOperator):
         self.claim_timeout = claim_timeout
 
     def execute(self, context) -> dict[str, str]:
+        self.repo.change_source = run_change_source(context)
         self.request(context, self.repo.require(self.control_key))  # refuses what this run cannot load
         try:
             row = self.lifecycle(context).queue()
