@@ -25,6 +25,7 @@ _folders: dict[Path, str] = {}
 _servers: dict[str, str] = {}
 _payloads: list[tuple[str, list]] = []
 _by_design: dict[str, str] = {}
+_databases_by_design: dict[str, str] = {}  # database name -> why
 
 # The folders of a PostgreSQL data directory (one holding PG_VERSION) that hold rows: not scanned as files, since
 # the rows are scanned in the databases themselves (precisely, and in a fraction of the time: a suite's
@@ -65,6 +66,14 @@ def by_design(path: Path, why: str) -> None:
     """This file or folder must hold a secret (a login's password file, a test's own input, a copy of this
     repository, whose tests hold the canaries): not scanned, for ``why``."""
     _by_design[str(Path(path).resolve())] = why
+
+
+def database_by_design(url: str, why: str) -> None:
+    """This database holds a secret as the test's own input (rows written to prove a page never shows
+    them): not scanned, for ``why``."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    _databases_by_design[conninfo_to_dict(url)["dbname"]] = why
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,7 @@ def scan_server(url: str, only: str | None = None) -> tuple[list[Hit], int]:
     hits = []
     with psycopg.connect(url, autocommit=True) as conn:
         names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")]
-    names = [n for n in names if only in (None, n)]
+    names = [n for n in names if only in (None, n) and n not in _databases_by_design]
     for name in names:
         try:
             conn = psycopg.connect(database_url(url, name), autocommit=True)

@@ -48,6 +48,13 @@ class Browser:
         return self.client.post(path, data=form, follow_redirects=False, **kw)
 
 
+@pytest.fixture(autouse=True)
+def secrets_on_purpose(control_url):
+    from tests import canary
+
+    canary.database_by_design(control_url, "the page's tests write the canary into rows, to show no page shows it")
+
+
 @pytest.fixture
 def artifacts(tmp_path):
     root = tmp_path / "artifacts"
