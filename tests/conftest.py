@@ -58,9 +58,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     """A real PostgreSQL 16 server, started once per test session and deleted afterwards."""
+    import psycopg
+
     from include.local import postgres
 
     server = postgres.start(tmp_path_factory.mktemp("pgdata"))
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # a throwaway server: no durability wanted
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
     canary.watch_server(server.get_uri(), "the session's PostgreSQL")
     yield server
     server.cleanup()
