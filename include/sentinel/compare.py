@@ -405,9 +405,10 @@ class TableComparator:
         """Checksums per segment in one scan of each side; then (key, hash) of the differing segments."""
         pk = self.spec.primary_key
         if chunk.segments:
+            stride = self._stride(chunk)
             source_parts, target_parts = self._both(
                 lambda d, table, where, typed: d.segment_checksums_sql(
-                    table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments
+                    table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments, stride
                 )
             )
             src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
@@ -442,6 +443,22 @@ class TableComparator:
                 target_hashes.update(_hashes(target_rows, len(pk)))
             _locate(result, source_hashes, target_hashes, len(pk))
         return result
+
+    def _stride(self, chunk: Chunk) -> int | None:
+        """The spacing of the chunk's segment starts when the key is one whole-number column on both sides
+        and they are evenly spaced (a dense key's plan): segments are then numbered by arithmetic."""
+        keys = self.schema.key_columns
+        if len(keys) != 1 or len(chunk.segments) < 2:
+            return None
+        types = (keys[0][1], self.schema.side_keys("target")[0][1])
+        if not (self.dialect.integer_key(types[0]) and self.target_dialect.integer_key(types[1])):
+            return None
+        starts = [s[0] for s in chunk.segments]
+        if not all(type(s) is int for s in starts):
+            return None
+        stride = starts[1] - starts[0]
+        evenly = stride > 0 and all(b - a == stride for a, b in itertools.pairwise(starts))
+        return stride if evenly else None
 
     def _compare_stream(self, chunk: Chunk, columns) -> ChunkResult:
         """(key, hash) of every row of the chunk from both sides at once, compared here: cheaper than

@@ -303,3 +303,19 @@ def test_a_dense_integer_key_is_planned_from_its_range_and_a_sparse_one_from_its
     result = comparator(pair, table="sparse").compare()
     assert scans == ['"sparse"'] and result.keys("different") == [(250000,)]
     assert [c.source_rows for c in result.chunks] == [100] * 5
+
+
+def test_a_dense_integer_key_numbers_its_segments_by_arithmetic_exactly_at_their_edges(pair, monkeypatch):
+    strides = []
+    real = PostgresSentinel.segment_checksums_sql
+    monkeypatch.setattr(
+        PostgresSentinel,
+        "segment_checksums_sql",
+        lambda self, *a: strides.append(a[-1]) or real(self, *a),
+    )
+    pair.sql("target", "INSERT INTO accounts (id, name) VALUES (-5, 'below'), (0, 'below')")  # under the plan
+    pair.sql("target", "UPDATE accounts SET name = 'edge' WHERE id IN (1, 4, 5, 100, 101, 1000)")
+    result = comparator(pair).compare()  # segments of 4 keys: 1-4, 5-8, ...
+    assert set(strides) == {4}
+    assert result.keys("missing_in_source") == [(-5,), (0,)]
+    assert result.keys("different") == [(1,), (4,), (5,), (100,), (101,), (1000,)]

@@ -233,10 +233,18 @@ class SentinelDialect:
 
         return bucket(0, len(thresholds)), params
 
-    def segment_checksums_sql(self, table: str, columns, pk, lower, upper, where, thresholds):
-        """Count and hash sum per segment of a chunk, from one scan of the chunk."""
+    def stride_segment(self, key: str, first: int, stride: int, count: int) -> tuple[str, Params] | None:
+        """The segment number of a whole-number key whose ``count`` thresholds are ``first`` and every
+        ``stride`` after it, by arithmetic instead of comparisons (numbered as ``segment_of``); None where
+        the dialect's division does not truncate whole numbers."""
+        return None
+
+    def segment_checksums_sql(self, table: str, columns, pk, lower, upper, where, thresholds, stride=None):
+        """Count and hash sum per segment of a chunk, from one scan of the chunk; ``stride``: the thresholds
+        of a whole-number key are evenly spaced this far apart."""
         condition, params = self._range(pk, lower, upper, where)
-        segment, segment_params = self.segment_of(pk, thresholds)
+        found = self.stride_segment(pk[0], thresholds[0][0], stride, len(thresholds)) if stride else None
+        segment, segment_params = found or self.segment_of(pk, thresholds)
         return (
             f"SELECT segment, COUNT(*), SUM(h) FROM (SELECT {segment} AS segment, {self.hash_number(columns)} AS h "
             f"FROM {table} WHERE {condition}) s GROUP BY segment",
