@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 Connect = Callable[[], Any]  # a DB-API connection (psycopg, oracledb), used as a context manager
 
 
-def fetch(conn, sql: str, params: Any = None) -> list[tuple]:
-    cursor = conn.cursor()
+def fetch(conn, sql: str, params: Any = None, *, binary: bool = False) -> list[tuple]:
+    """``binary``: a psycopg cursor in the binary protocol (whole numbers read without parsing text)."""
+    cursor = conn.cursor(binary=True) if binary else conn.cursor()
     try:
         cursor.execute(sql, params if params is not None else {})
         rows = cursor.fetchall()
@@ -368,16 +369,18 @@ class TableComparator:
 
     # -- compare ------------------------------------------------------------------------------------
 
-    def _both(self, build) -> tuple[list[tuple], list[tuple]]:
+    def _both(self, build, *, binary: bool = False) -> tuple[list[tuple], list[tuple]]:
         """Run a query on both sides at the same time: the target's in a helper thread. ``build(dialect,
-        table, where, columns)`` makes each side's query, ``columns`` is the side's ``columns(names)``."""
+        table, where, columns)`` makes each side's query, ``columns`` is the side's ``columns(names)``;
+        ``binary``: rows of whole numbers only, read in the binary protocol where the dialect's driver has it."""
         if self._other_side is None:
             with self._lock:
                 self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
 
         def run(side: str):
             dialect, table, where = self.side(side)
-            return fetch(self._connection(side), *build(dialect, table, where, lambda cols: self._typed(side, cols)))
+            query = build(dialect, table, where, lambda cols: self._typed(side, cols))
+            return fetch(self._connection(side), *query, binary=binary and dialect.binary_transfer)
 
         target = self._other_side.submit(run, "target")
         source = run("source")
@@ -437,21 +440,26 @@ class TableComparator:
                 source_rows, target_rows = self._both(
                     lambda d, table, where, typed, lo=lower, hi=upper: d.row_hashes_sql(
                         table, typed(columns), pk, lo, hi, where
-                    )
+                    ),
+                    binary=self._integer_key(),
                 )
                 source_hashes.update(_hashes(source_rows, len(pk)))
                 target_hashes.update(_hashes(target_rows, len(pk)))
             _locate(result, source_hashes, target_hashes, len(pk))
         return result
 
+    def _integer_key(self) -> bool:
+        """The key is one whole-number column on both sides."""
+        keys = self.schema.key_columns
+        if len(keys) != 1:
+            return False
+        target = self.schema.side_keys("target")[0][1]
+        return self.dialect.integer_key(keys[0][1]) and self.target_dialect.integer_key(target)
+
     def _stride(self, chunk: Chunk) -> int | None:
         """The spacing of the chunk's segment starts when the key is one whole-number column on both sides
         and they are evenly spaced (a dense key's plan): segments are then numbered by arithmetic."""
-        keys = self.schema.key_columns
-        if len(keys) != 1 or len(chunk.segments) < 2:
-            return None
-        types = (keys[0][1], self.schema.side_keys("target")[0][1])
-        if not (self.dialect.integer_key(types[0]) and self.target_dialect.integer_key(types[1])):
+        if len(chunk.segments) < 2 or not self._integer_key():
             return None
         starts = [s[0] for s in chunk.segments]
         if not all(type(s) is int for s in starts):
@@ -465,7 +473,8 @@ class TableComparator:
         checksums when most segments differ (the chunk is read once, not twice)."""
         pk = self.spec.primary_key
         source_rows, target_rows = self._both(
-            lambda d, table, where, typed: d.row_hashes_sql(table, typed(columns), pk, chunk.lower, chunk.upper, where)
+            lambda d, table, where, typed: d.row_hashes_sql(table, typed(columns), pk, chunk.lower, chunk.upper, where),
+            binary=self._integer_key(),
         )
         source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
         result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=source_hashes == target_hashes)

@@ -35,6 +35,7 @@ class SentinelDialect:
     row_values = True  # (a, b) >= (x, y) is understood
     tuple_in = True  # (a, b) IN ((x, y), ...) is understood
     session_setup: tuple[str, ...] = ()  # run on every new connection
+    binary_transfer = False  # the driver's cursor(binary=True) reads whole numbers without text
     begin: str | None = None  # starts a batch of the sync file
     commit: str | None = "COMMIT;"  # ends one
 

@@ -24,6 +24,7 @@ class PostgresSentinel(SentinelDialect):
         "ELSE 'libc ' || d.datcollate END FROM pg_database d WHERE d.datname = current_database())"
     )
     integer_types = frozenset(("smallint", "integer", "bigint"))
+    binary_transfer = True  # psycopg
     binary_collations = frozenset(("libc C", "libc POSIX", "libc C.UTF-8", "libc C.utf8", "builtin C"))
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
