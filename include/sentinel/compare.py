@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from operator import ne
 from typing import Any
 
 from include.sentinel.config import TableSpec
@@ -472,18 +473,50 @@ class TableComparator:
         """(key, hash) of every row of the chunk from both sides at once, compared here: cheaper than
         checksums when most segments differ (the chunk is read once, not twice)."""
         pk = self.spec.primary_key
-        source_rows, target_rows = self._both(
-            lambda d, table, where, typed: d.row_hashes_sql(table, typed(columns), pk, chunk.lower, chunk.upper, where),
-            binary=self._integer_key(),
-        )
-        source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
-        result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=source_hashes == target_hashes)
-        if not result.equal:
-            _locate(result, source_hashes, target_hashes, len(pk))
+        if self._integer_key() and self.dialect.binary_transfer and self.target_dialect.binary_transfer:
+            result = self._compare_arrays(chunk, columns)
+        else:
+            source_rows, target_rows = self._both(
+                lambda d, table, where, typed: d.row_hashes_sql(
+                    table, typed(columns), pk, chunk.lower, chunk.upper, where
+                )
+            )
+            source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
+            equal = source_hashes == target_hashes
+            result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=equal)
+            if not result.equal:
+                _locate(result, source_hashes, target_hashes, len(pk))
         segments = len(chunk.segments) + 1
         self._dense = len(result.missing_in_target) + len(result.missing_in_source) + len(result.different) > (
             segments // 2
         )
+        return result
+
+    def _compare_arrays(self, chunk: Chunk, columns) -> ChunkResult:
+        """The chunk's keys and row hashes as two arrays per side, in key order (an integer key, read in
+        the binary protocol): when both sides hold the same keys in the same order, the differing rows are
+        the positions whose hashes differ, found without a Python object per row; otherwise by key."""
+        pk = self.spec.primary_key
+        (source,), (target,) = self._both(
+            lambda d, table, where, typed: d.row_hash_arrays_sql(
+                table, typed(columns), pk, chunk.lower, chunk.upper, where
+            ),
+            binary=True,
+        )
+        (source_keys, source_hashes), (target_keys, target_hashes) = (
+            (keys or [], hashes or []) for keys, hashes in (source, target)
+        )
+        equal = source_keys == target_keys and source_hashes == target_hashes
+        result = ChunkResult(chunk.index, len(source_keys), len(target_keys), equal=equal)
+        if equal:
+            return result
+        if source_keys == target_keys:  # each key at the same position on both sides
+            result.different = sorted(
+                (k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes))
+            )
+        else:
+            source_map = dict(zip(source_keys, source_hashes, strict=True))
+            _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
         return result
 
     def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:

@@ -257,6 +257,10 @@ class SentinelDialect:
         keys = ", ".join(self.ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
 
+    def row_hash_arrays_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
+        """One row: the array of the keys (one column) and the array of their row hashes, in key order."""
+        raise NotImplementedError(f"{self.name} has no arrays: read row_hashes_sql")
+
     # -- chunks that need no order: buckets of the key's hash ------------------------------------
     # When the key columns sort differently on the two sides, a key range would hold different rows on each:
     # rows are then grouped by a number computed from the canonical text of their key (the same bytes on both

@@ -140,6 +140,15 @@ class PostgresSentinel(SentinelDialect):
         # a binary search over an array parameter, numbered the way the base class numbers segments
         return f"width_bucket({self.ident(pk[0])}, %(thresholds)s)", {"thresholds": [t[0] for t in thresholds]}
 
+    def row_hash_arrays_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
+        condition, params = self._range(pk, lower, upper, where)
+        key = self.ident(pk[0])  # the key's index gives the order: no sort
+        return (
+            f"SELECT array_agg(k), array_agg(h) FROM (SELECT {key} AS k, {self.row_hash(columns)} AS h "
+            f"FROM {table} WHERE {condition} ORDER BY {key}) s",
+            params,
+        )
+
     def stride_segment(self, key: str, first: int, stride: int, count: int) -> tuple[str, Params]:
         col = self.ident(key)  # an integer column: ``/`` truncates, and ``col >= first`` keeps it >= 0
         return (
