@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from tests import canary
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _db_names = itertools.count()
@@ -37,6 +39,20 @@ def pytest_configure(config):
     os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
     config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+    canary.watch_folder(home, "the session's AIRFLOW_HOME (dag.test() metadata and XCom, task logs)")
+
+
+FINAL_CHECK = "test_secret_canary.py::test_nothing_the_tests_wrote_holds_a_canary"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The secret canary scan runs last, after every test wrote what it writes (while the servers still run)."""
+    items.sort(key=lambda item: item.nodeid.endswith(FINAL_CHECK))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if canary.SUMMARY in config.stash:
+        terminalreporter.write_line(f"secret canary: {config.stash[canary.SUMMARY]}")
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +61,7 @@ def pg_server(tmp_path_factory):
     from include.local import postgres
 
     server = postgres.start(tmp_path_factory.mktemp("pgdata"))
+    canary.watch_server(server.get_uri(), "the session's PostgreSQL")
     yield server
     server.cleanup()
 
@@ -167,6 +184,7 @@ def serve_webhook():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     server.posted = posted
     server.received = received
+    canary.watch_payloads(received, f"alerts posted to the test webhook on port {server.server_address[1]}")
     server.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     try:
         yield server

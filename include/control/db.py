@@ -26,6 +26,13 @@ def control_db_url(explicit: str | None = None) -> str:
             f"no control database configured: pass --db-url or set {CONTROL_DB_URL_ENV} "
             "to a libpq URI such as postgresql://user@host:5432/dataloader (or 'host=... dbname=...')"
         )
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:  # the message names no part of the URL: it may hold a password
+        raise ControlDbNotConfigured(
+            f"--db-url (or {CONTROL_DB_URL_ENV}) is not a libpq URI or conninfo ({' '.join(str(exc).split())}); "
+            "give one such as postgresql://user@host:5432/dataloader"
+        ) from None
     return url
 
 

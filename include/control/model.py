@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
@@ -33,6 +34,11 @@ NEEDS_PRIMARY_KEY = frozenset({"incremental", "rolling", "check_and_load", "chun
 
 CONTROL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")  # also a valid Airflow dag_id
 UC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Source names are quoted per dialect, so most characters are fine; these never belong in a table or column
+# name and mostly come from SQL pasted into a field: quotes, parentheses, statement ends, comments.
+SQL_IN_NAME_RE = re.compile(r"""["'`;()\\]|--|/\*|\*/""")
+MAX_INT = 2_147_483_647  # the integer columns of table_control
+SOURCE_NAME_FIELDS = ("source_schema", "source_table_name", "incremental_column", "rolling_column")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class ControlRow:
     alert_target: str | None = None
     execution_target: ExecutionTarget | None = None  # None: the environment's default
     max_running_minutes: int | None = None  # None: the long-running monitor's default
+    verify: bool = False  # compare the source with the bronze table after each load
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ControlRow:
@@ -178,6 +185,8 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
             number = _positive_int(values[name])
             if number is None:
                 add(FieldProblem(name, f"{values[name]!r} is not a positive whole number", f"set {name} to e.g. 30"))
+            elif number > MAX_INT:
+                add(FieldProblem(name, f"{number} is too large", f"set a whole number from 1 to {MAX_INT}"))
             else:
                 values[name] = number
     target = values.get("execution_target")
@@ -189,14 +198,23 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
                 f"set one of: {', '.join(EXECUTION_TARGETS)}, or leave it empty for the environment's default",
             )
         )
-    for name in ("is_active", "rolling_delete_missing"):
+    for name in ("is_active", "rolling_delete_missing", "verify"):
         if name in values and not isinstance(values[name], bool):
             add(FieldProblem(name, f"{values[name]!r} is not true or false", "set true or false"))
 
     pks = values.get("primary_key_columns") or ()
     if isinstance(pks, str):
         pks = [c.strip() for c in pks.split(",")]
-    values["primary_key_columns"] = tuple(str(c) for c in pks if str(c).strip())
+    if not isinstance(pks, list | tuple) or not all(isinstance(c, str) for c in pks):
+        add(FieldProblem("primary_key_columns", f"{pks!r} is not a list of column names", "set e.g. [order_id]"))
+        pks = ()
+    values["primary_key_columns"] = tuple(c for c in pks if c.strip())
+    for name in SOURCE_NAME_FIELDS:
+        if values.get(name) is not None and (why := name_problem(values[name])):
+            add(FieldProblem(name, f"{values[name]!r} {why}", "give the source's plain name, without SQL"))
+    for column in values["primary_key_columns"]:
+        if why := name_problem(column):
+            add(FieldProblem("primary_key_columns", f"{column!r} {why}", "give the source's plain column names"))
 
     cursor, cursor_type = values.get("incremental_column"), values.get("incremental_type")
     if strategy in NEEDS_CURSOR and not cursor:
@@ -223,6 +241,14 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
                 "primary_key_columns",
                 f"is required by load_strategy {strategy!r} (rows are merged on it)",
                 "set the source table's key columns, e.g. [order_id]",
+            )
+        )
+    if values.get("verify") is True and not values["primary_key_columns"]:
+        add(
+            FieldProblem(
+                "verify",
+                "needs primary_key_columns (the verification compares source and bronze rows by key)",
+                "set primary_key_columns to the source table's key columns, or set verify to false",
             )
         )
     if strategy == "rolling":
@@ -261,6 +287,57 @@ def _validated(data: Mapping[str, Any]) -> dict[str, Any]:
     if problems:
         raise InvalidControlRow(key, problems)
     return values
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a source table or column name (quotes, ';', comments, control characters)."""
+    if SQL_IN_NAME_RE.search(name):
+        return "holds a quote, a parenthesis, ';', a backslash or a comment marker"
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        return "holds an invisible or control character"
+    return None
+
+
+def dbconfig_problems(db_config_key: Any, db_type: Any, value: Any) -> list[FieldProblem]:
+    """What is wrong with a ``table_control_dbconfig`` row: its key, its db_type, its secret names."""
+    problems = []
+    if not isinstance(db_config_key, str) or not CONTROL_KEY_RE.match(db_config_key):
+        problems.append(
+            FieldProblem(
+                "db_config_key", f"{db_config_key!r} is not a valid key", "use letters, digits, '_', '.' or '-'"
+            )
+        )
+    if db_type not in DB_TYPES:
+        problems.append(FieldProblem("db_type", f"{db_type!r} is not supported", f"set one of: {', '.join(DB_TYPES)}"))
+    if not isinstance(value, Mapping):
+        problems.append(
+            FieldProblem(
+                "db_config_value (--value)",
+                f"{value!r} is not a mapping",
+                'give an object of secret names, e.g. {"host": "kv-host", "user": "kv-user"}',
+            )
+        )
+    else:
+        for name, secret in value.items():
+            if not isinstance(secret, str) or not secret:
+                problems.append(
+                    FieldProblem(
+                        f"db_config_value.{name}",
+                        f"{secret!r} is not a secret name",
+                        "give the name of the secret that holds it (text), never the value itself",
+                    )
+                )
+    return problems
+
+
+class InvalidDbConfig(ValueError):
+    """A dbconfig that cannot be stored; names every problem."""
+
+    def __init__(self, db_config_key: Any, problems: Iterable[FieldProblem]):
+        self.problems = tuple(problems)
+        super().__init__(
+            f"table_control_dbconfig {db_config_key!r} is invalid:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        )
 
 
 def _text(value: Any) -> str:
@@ -319,6 +396,8 @@ FIELD_HELP: dict[str, str] = {
     "alert_target": "who is paged: an https:// webhook, conn:<conn_id> or mailto:<address>",
     "execution_target": "where the load runs (default: $DATALOADER_EXECUTION_TARGET)",
     "max_running_minutes": "the long-running monitor's limit for this row (default 180)",
+    "verify": "true: after each load, compare the source with the bronze table in the strategy's terms "
+    "(needs primary_key_columns); a difference fails the run's verify task and pages alert_target",
 }
 
 FieldKind = Literal["text", "choice", "bool", "int", "list"]

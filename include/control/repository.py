@@ -21,10 +21,11 @@ from psycopg.types.json import Jsonb
 from include.control.db import connect
 from include.control.model import (
     CONFIG_FIELDS,
-    DB_TYPES,
     ControlRow,
     FieldProblem,
     InvalidControlRow,
+    InvalidDbConfig,
+    dbconfig_problems,
 )
 
 Row = dict[str, Any]
@@ -95,11 +96,8 @@ class ControlRepository:
         db_config_value: Mapping[str, Any],
         db_kv_scope: str | None = None,
     ) -> Row:
-        if db_type not in DB_TYPES:
-            raise ValueError(
-                f"table_control_dbconfig {db_config_key!r}: db_type {db_type!r} is not supported; "
-                f"set one of: {', '.join(DB_TYPES)}"
-            )
+        if problems := dbconfig_problems(db_config_key, db_type, db_config_value):
+            raise InvalidDbConfig(db_config_key, problems)
         return self._one(
             """
             INSERT INTO table_control_dbconfig (db_config_key, db_type, db_config_value, db_kv_scope)
@@ -671,6 +669,32 @@ class ControlRepository:
         return self._one(
             "UPDATE table_control SET staging_model_processed = true WHERE control_key = %(k)s RETURNING *",
             {"k": control_key},
+        )
+
+    # -- load verification ------------------------------------------------------------------------
+
+    def record_verification(self, control_key: str, run_id: str, status: str, result: Mapping[str, Any]) -> Row | None:
+        """The verification of run ``run_id`` (``equal`` or ``mismatch``, and its small result) on the run's
+        historical row; a re-run overwrites it. The load's own status is left alone. None: no such run."""
+        return self._one(
+            """
+            UPDATE historical_metadata
+               SET verify_status = %(status)s, verified_at = now(), verify_result = %(result)s
+             WHERE control_key = %(key)s AND run_id = %(run_id)s
+            RETURNING *
+            """,
+            {"key": control_key, "run_id": run_id, "status": status, "result": Jsonb(dict(result))},
+        )
+
+    def last_succeeded_run(self, control_key: str) -> Row | None:
+        """The latest Succeeded run of a row: the committed state a verification from a shell checks."""
+        return self._one(
+            """
+            SELECT * FROM historical_metadata
+             WHERE control_key = %(key)s AND load_status = 'Succeeded'
+             ORDER BY load_end_time DESC NULLS LAST, id DESC LIMIT 1
+            """,
+            {"key": control_key},
         )
 
     # -- history ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
     dataloader tables cancel KEY                 end the current run as Cancelled (row Failed)
     dataloader tables reset KEY                  a Failed row back to ready, retry count cleared
     dataloader run KEY [--take-over]             load one table now on the local engine
+    dataloader verify KEY                        compare the source with its bronze table (local engine)
 
 The control database is ``--db-url`` or ``$DATALOADER_CONTROL_DB_URL``. Exit status: 0 done, 1 the load
 ran and failed (the recorded error), 2 refused (the message names the control key, the field and the
@@ -38,7 +39,9 @@ from include.control.model import (
     ControlRow,
     FieldProblem,
     InvalidControlRow,
+    InvalidDbConfig,
     InvalidFieldValue,
+    dbconfig_problems,
     field_kind,
     parse_field,
     strategy_requirements,
@@ -67,19 +70,34 @@ def load_import_file(path: Path) -> tuple[list[ControlRow], list[dict[str, Any]]
     """Parse and validate a YAML file of ``dbconfigs:`` and ``tables:``; every problem is reported at once."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise InvalidImportFile(
+            f"{path}: not a text file; give a YAML file with 'tables:' (and 'dbconfigs:')"
+        ) from None
+    except yaml.MarkedYAMLError as exc:  # its message spans lines: the problem and where it is are enough
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise InvalidImportFile(f"{path}: not valid YAML at {where}: {exc.problem or exc}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise InvalidImportFile(f"{path}: cannot read: {exc}") from exc
     if not isinstance(document, Mapping) or set(document) - {"dbconfigs", "tables"}:
         raise InvalidImportFile(f"{path}: expected a mapping with the keys 'dbconfigs' and 'tables'")
+    if not document.get("tables") and not document.get("dbconfigs"):
+        raise InvalidImportFile(
+            f"{path}: nothing to import; list control rows under 'tables:' (sources under 'dbconfigs:')"
+        )
+    for section in ("dbconfigs", "tables"):
+        if not isinstance(document.get(section) or [], list):
+            raise InvalidImportFile(f"{path}: '{section}' must be a list of mappings, one per entry")
 
-    dbconfigs = [dict(c) for c in document.get("dbconfigs") or []]
-    for cfg in dbconfigs:
-        cfg.setdefault("db_kv_scope", None)
-        if cfg.get("db_type") not in DB_TYPES:
-            raise InvalidImportFile(
-                f"{path}: dbconfig {cfg.get('db_config_key')!r}: db_type {cfg.get('db_type')!r} "
-                f"is not supported; set one of: {', '.join(DB_TYPES)}"
-            )
+    dbconfigs = []
+    for index, cfg in enumerate(document.get("dbconfigs") or []):
+        if not isinstance(cfg, Mapping):
+            raise InvalidImportFile(f"{path}: dbconfigs[{index}]: expected a mapping with db_config_key and db_type")
+        cfg = {"db_kv_scope": None, "db_config_value": {}, **cfg}
+        if problems := dbconfig_problems(cfg.get("db_config_key"), cfg.get("db_type"), cfg["db_config_value"]):
+            raise InvalidImportFile(f"{path}: {InvalidDbConfig(cfg.get('db_config_key'), problems)}")
+        dbconfigs.append(cfg)
 
     rows: list[ControlRow] = []
     errors: list[str] = []
@@ -128,6 +146,7 @@ def _show(repo: ControlRepository, key: str) -> str:
             "run_host",
             "run_pid",
             "heartbeat_at",
+            "verify_status",
             "error_message",
         )
         lines += ["", "recent runs:", format_table(runs, cols)]
@@ -183,13 +202,29 @@ def _strategy_summary() -> str:
     return "\n".join(lines)
 
 
+def one_line(text: str) -> str:
+    """A multi-line refusal (one line per problem) as the one line the CLI prints: problems joined by ' | '."""
+    parts = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()]
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined += (" " if joined.endswith(":") else " | ") + part
+    return joined
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a refusal is one line (naming the flag) and a pointer to --help, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 # -- the parser -----------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dataloader",
         description="Manage the DataLoader control database.",
         epilog=EXIT_STATUS,
@@ -268,12 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the run holding the row when its owner is provably gone (a CLI run silent for "
         "$DATALOADER_CLI_SILENT_MINUTES, or an Airflow run that has ended), then load",
     )
+    verify = leaf(
+        commands,
+        "verify",
+        help="compare the source with its bronze table in the load strategy's terms, as the verify task does; "
+        "exit 0 equal, 1 a difference, 2 refused",
+    )
+    verify.add_argument("control_key")
+    verify.add_argument("--run-id", help="the run whose load is verified (default: the latest Succeeded run)")
+    verify.add_argument("--warehouse", type=Path, help="local Delta warehouse (default: $DATALOADER_WAREHOUSE)")
+    verify.add_argument(
+        "--artifacts",
+        type=Path,
+        help="where the report goes (default: $DATALOADER_ARTIFACTS_ROOT, else beside the warehouse)",
+    )
     return parser
 
 
 EXIT_STATUS = """exit status:
   0  done
-  1  the load ran and failed (the message is the error recorded in the control table)
+  1  the load ran and failed (the message is the error recorded in the control table); verify: the
+     bronze table differs from its source
   2  refused: bad input, or the row's state does not allow it (the message names the row, the field and
      the fix), or the control database could not be used
   130, 143  the load was stopped by Ctrl+C or SIGTERM (recorded in the control table)"""
@@ -297,6 +347,10 @@ def run(args: argparse.Namespace) -> str:
                 warehouse=args.warehouse,
                 who=who,
                 note=lambda text: print(f"note: {text}", file=sys.stderr),
+            )
+        case ("verify", None):
+            return operations.verify(
+                repo, args.control_key, run_id=args.run_id, warehouse=args.warehouse, artifacts=args.artifacts
             )
         case ("db", "upgrade"):
             migrate.upgrade(url)
@@ -356,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoadFailed as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -366,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         refused = isinstance(exc, REFUSALS)
         text = redact(str(exc)) if refused else f"{describe(exc)} (run again with --debug for the traceback)"
-        print(f"error: {text}", file=sys.stderr)
+        print(f"error: {one_line(text)}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from include.control.lifecycle import RowLost
+from include.control.model import CONFIG_FIELDS, ControlRow, InvalidControlRow
 from include.control.repository import ControlRepository
 from include.dataloader import run_owner
 from include.dataloader.monitors import rest
@@ -47,8 +48,15 @@ IN_FLIGHT = ("Queued", "In Progress")
 
 
 def clear_the_way(repo: ControlRepository, key: str, *, take_over: bool, by: str) -> list[str]:
-    """Before a load: refuse an inactive row; end a run holding the row whose owner is provably gone."""
+    """Before a load: refuse an invalid or inactive row (nothing is queued); end a run holding the row whose
+    owner is provably gone."""
     current = repo.require(key)
+    try:
+        ControlRow.from_mapping({k: v for k, v in current.items() if k in CONFIG_FIELDS})
+    except InvalidControlRow as exc:  # written around the validation (SQL): the row says what to fix
+        raise Refused(
+            f"{exc}\nnot loaded: fix the row with `dataloader tables update {key} --set FIELD=VALUE`"
+        ) from None
     if not current["is_active"]:
         raise Refused(
             f"{key}: is_active is false, so it is not loaded; switch it on with "
@@ -116,6 +124,8 @@ def run_load(
             summary = runner.run(repo, key, run_id, engine)
     except runner.LoadRefused as exc:
         raise Refused(str(exc)) from exc
+    except runner.ControlDbLost as exc:  # exit 2: the control database could not be used
+        raise Refused(redact(str(exc))) from exc
     except (KeyboardInterrupt, run_owner.Stopped) as exc:  # say so in the row rather than leave it In Progress
         signum = exc.signum if isinstance(exc, run_owner.Stopped) else signal.SIGINT
         how = f"{signal.Signals(signum).name} ({run_owner.Process.current()})"
@@ -203,3 +213,42 @@ def reset(repo: ControlRepository, key: str, who: str) -> str:
         fix = f"cancel it first: `dataloader tables cancel {key}`" if status in IN_FLIGHT else "nothing to reset"
         raise Refused(f"{key}: only a Failed row can be reset; last_status is {status or 'empty'}: {fix}")
     return f"reset {key}: ready for its next load, retry count 0"
+
+
+class VerificationMismatch(LoadFailed):
+    """The bronze table differs from its source (exit status 1); the message has the counts."""
+
+
+def verify(
+    repo: ControlRepository,
+    key: str,
+    *,
+    run_id: str | None = None,
+    warehouse: Path | None = None,
+    artifacts: Path | None = None,
+) -> str:
+    """`dataloader verify`: the verify task's comparison on the local engine, recorded on the run's history.
+
+    The source's connection is resolved from its dbconfig as `dataloader run` resolves it."""
+    from include.dataloader.connections import resolve
+    from include.dataloader.engine import default_warehouse_root
+    from include.dataloader.verification import default_artifacts_root, local_bronze, run_verification
+
+    target = repo.require(key)["execution_target"] or os.environ.get("DATALOADER_EXECUTION_TARGET", "local")
+    if target != "local":
+        raise Refused(
+            f"{key}: execution_target is {target}: its bronze table is in Unity Catalog, and `dataloader verify` "
+            "reads the local warehouse; clear the run's verify task in Airflow (it reads Databricks SQL)"
+        )
+    root = Path(warehouse).resolve() if warehouse else default_warehouse_root()
+    result = run_verification(
+        repo,
+        key,
+        params=resolve,
+        bronze=lambda row: local_bronze(row, root),
+        artifacts_root=artifacts or default_artifacts_root(root),
+        run_id=run_id,
+    )
+    if result.failures:
+        raise VerificationMismatch(result.message())
+    return result.message()

@@ -13,12 +13,17 @@ from include.control.repository import ControlRepository
 from include.dataloader.engine import Engine
 from include.dataloader.job import control_row, execute
 from include.dataloader.redact import describe
+from include.dbapi import lost_connection, said
 
 log = logging.getLogger(__name__)
 
 
 class LoadRefused(RuntimeError):
     pass
+
+
+class ControlDbLost(RuntimeError):
+    """The control database stopped answering before the run's result was recorded."""
 
 
 def run(
@@ -43,10 +48,12 @@ def run(
         dbconfig = repo.get_dbconfig(row.db_config_key)
         summary = execute(engine, row, dbconfig, watermark=current["incremental_value"])["summary"]
     except Exception as exc:
-        life.fail(describe(exc))
-        log.error("%s: run %s failed: %s", control_key, run_id, describe(exc))
+        error = describe(exc)
+        log.error("%s: run %s failed: %s", control_key, run_id, error)
+        _record(lambda: life.fail(error), control_key, run_id, f"failed ({error})")
         raise
-    life.succeed(summary)
+    target = f"{row.destination_catalog}.{row.destination_schema}.{row.destination_table_name}"
+    _record(lambda: life.succeed(summary), control_key, run_id, f"loaded {target}")
     log.info(
         "%s: run %s succeeded, %d rows",
         control_key,
@@ -54,3 +61,18 @@ def run(
         summary["inserted"] + summary["updated"] + summary["deleted"],
     )
     return summary
+
+
+def _record(transition, control_key: str, run_id: str, what: str) -> None:
+    """A lifecycle transition at the end of a run; a lost control database is said with what the run did
+    and what becomes of the row (its holder, this process, is gone once it exits: the next run ends it)."""
+    try:
+        transition()
+    except Exception as exc:
+        if not lost_connection(exc):
+            raise
+        raise ControlDbLost(
+            f"{control_key}: run {run_id} {what}, but the control database could not be reached to record it "
+            f"({said(exc)}); the row stays In Progress for this run until the next `dataloader run "
+            f"{control_key}`, which ends it and loads again"
+        ) from exc

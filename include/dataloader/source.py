@@ -16,6 +16,11 @@ from include.dataloader.dialects import ColumnInfo, MissingDriver, SourceDialect
 from include.dataloader.naming import delta_column_names
 from include.dataloader.queries import Cursor, SourceQueries
 from include.dataloader.readers import Partitioning, SourceReader, UnreadableColumn
+from include.dbapi import lost_connection, said
+
+
+class SourceUnreachable(ConnectionError):
+    """The source database refused the connection or dropped it mid-read (a restart, a network cut)."""
 
 
 class SourceTableNotFound(LookupError):
@@ -140,6 +145,14 @@ class SourceTable:
             return self.reader.read(query, partitioning)
         except (UnreadableColumn, MissingDriver) as exc:  # say which control row needs the fix
             raise type(exc)(f"{self.row.control_key} (source table {self.label}): {exc}") from None
+        except Exception as exc:
+            if not lost_connection(exc):
+                raise
+            raise SourceUnreachable(
+                f"{self.row.control_key}: the source database (dbconfig {self.row.db_config_key}, "
+                f"{self.dialect.name}) could not be reached while reading {self.label}: {said(exc)}. "
+                "The load's result is not recorded; run it again once the database answers"
+            ) from exc
 
 
 def _int(value: Any) -> int | None:

@@ -3,8 +3,10 @@
 A load (one run) owns one folder ``<root>/<run>/`` and holds an exclusive ``flock`` on ``<run>/.lock``
 while it lives; each read it makes is a subfolder of Parquet files. The folder is removed when the load
 ends, committed or not. A run killed hard (SIGKILL, OOM) leaves its folder behind, but the kernel drops
-its lock: the next run removes every folder whose lock it can take. A folder younger than ``GRACE`` is
-left alone, so that a run which has made its folder but not yet locked it is never swept.
+its lock: the next run (when it opens its own folder, and again when it ends) removes every folder whose
+lock it can take. A folder is made under a hidden name and gets its run name only once it is locked, so
+a named folder whose lock is free is dead at any age; a hidden one is left alone for ``GRACE`` (its run
+may be between the mkdir and the lock).
 
 Staged files are never part of a Delta table: the target only changes in the strategy's one commit,
 after the whole extraction is staged, so a run killed mid-extraction leaves the target untouched.
@@ -49,11 +51,12 @@ class ExtractStaging:
         if self.run_dir is None:
             self.sweep()
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            run_dir = self.root / f"run-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            run_dir.mkdir(parents=True)
-            self._lock = os.open(run_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+            name = f"run-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            making = self.root / f".{name}"
+            making.mkdir(parents=True)
+            self._lock = os.open(making / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self.run_dir = run_dir
+            self.run_dir = making.rename(self.root / name)  # the lock stays: it is the file's, not the name's
         return self.run_dir
 
     def new_read(self) -> Path:
@@ -64,13 +67,15 @@ class ExtractStaging:
         return folder
 
     def close(self) -> None:
-        """Remove this run's files (the load is over, committed or failed)."""
+        """Remove this run's files (the load is over, committed or failed), and those of dead runs: a
+        load whose reads were all small (sent to Spark inline) never opened a folder to sweep them."""
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+        self.sweep()
 
     def sweep(self) -> list[Path]:
         """Remove the folders of runs that died; returns them."""
@@ -78,7 +83,9 @@ class ExtractStaging:
         if not self.root.is_dir():
             return removed
         for folder in self.root.iterdir():
-            if folder == self.run_dir or not folder.is_dir() or self._young(folder):
+            if folder == self.run_dir or not folder.is_dir():
+                continue
+            if folder.name.startswith(".") and self._young(folder):  # maybe not locked yet
                 continue
             if _is_dead(folder):
                 shutil.rmtree(folder, ignore_errors=True)

@@ -182,6 +182,24 @@ def failure_analysed_and_retried(repo: ControlRepository, source_url: str) -> No
     )
 
 
+def drift_caught(repo: ControlRepository, warehouse: Path) -> None:
+    """Change the bronze table behind the loader's back (delta-rs), then verify it from a shell."""
+    import deltalake
+
+    table = deltalake.DeltaTable(str(warehouse / "bronze" / "demo" / "orders"))
+    table.delete("order_id = 42")
+    table.update(updates={"status": "'tampered'"}, predicate="order_id = 43")
+    print("bronze demo.orders: order 42 deleted, order 43's status changed (delta-rs, outside the loader)")
+    code = cli.main(["verify", "demo.orders"])
+    print(f"dataloader verify demo.orders -> exit {code} (1: the bronze table differs from its source)")
+    last = next(r for r in reversed(repo.runs("demo.orders")) if r["verify_status"])
+    result = last["verify_result"]
+    print(
+        f"historical_metadata run {last['run_id']}: verify_status {last['verify_status']}, "
+        f"missing in bronze {result['keys']['missing_in_target']}, different {result['keys']['different']}"
+    )
+
+
 def compare_prod_and_dr(server_url: str) -> Path:
     from include.demo import sentinel_data
     from include.sentinel.config import load_config
@@ -257,6 +275,15 @@ def main() -> int:
     banner("an injected failure, analysed by the failed-load monitor and retried")
     failure_analysed_and_retried(repo, source_url)
 
+    banner("load verification: the verify tasks above, then a drift injected into a bronze table")
+    print(
+        cli.format_table(
+            [r for r in repo.runs() if r["verify_status"]],
+            ("control_key", "run_id", "load_status", "verify_status", "verified_at"),
+        )
+    )
+    drift_caught(repo, warehouse)
+
     banner("control table after the runs")
     cli.main(["tables", "list"])
 
@@ -274,6 +301,7 @@ def main() -> int:
     print(f"Delta tables:       {warehouse / 'bronze' / 'demo'}")
     print(f"control database:   {control_url}")
     print(f"Airflow home:       {home} (metadata database, task logs)")
+    print(f"Verify reports:     {warehouse.parent / 'artifacts' / 'verify'} (dataloader verify's CSV reports)")
     print(f"Sentinel output:    {sentinel_files} (sync SQL, summaries, CSV report, audit log)")
     print(f"Sentinel DAG run:   {LOCAL / 'sentinel_airflow'} (plans, chunk results, sync SQL, report)")
     print(f"PostgreSQL data:    {LOCAL / 'pgdata'} (the server stops when the demo exits)")

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +32,10 @@ PROCESSES = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 USER = "admin"
+VIEWER = "viewer"  # a read-only user (simple auth manager role viewer), for the operator page's tests
+# The one file of the plugins folder (the operator page's AirflowPlugin): Airflow imports each file there as a
+# top-level module, so the package itself stays on PYTHONPATH.
+PLUGIN_FILE = "plugins/dataplatform_ui.py"
 
 
 class StackError(RuntimeError):
@@ -75,9 +80,17 @@ class AirflowStack:
     port: int = field(default_factory=free_port)
     # not served (--skip-serve-logs), but set off 8793/8794 so that nothing of another stack is asked for logs
     log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    # the passwords and the JWT secret start with this (the tests' "canary-": a check scans what the tests
+    # wrote for it); the Fernet key cannot, it is a bare base64 key
+    secret_prefix: str = ""
+    password: str = field(default="", repr=False)
+    viewer_password: str = field(default="", repr=False)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     _logs: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self.password = self.password or self.secret_prefix + secrets.token_urlsafe(16)
+        self.viewer_password = self.viewer_password or self.secret_prefix + secrets.token_urlsafe(12)
 
     @property
     def url(self) -> str:
@@ -92,9 +105,9 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),  # the default spawns 32 workers
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),  # empty: the code is a package here
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),  # PLUGIN_FILE only
             "AIRFLOW__CORE__FERNET_KEY": self._secret("fernet_key"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin,{VIEWER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(self.metadata_url),
@@ -121,7 +134,9 @@ class AirflowStack:
         if not path.exists():
             from cryptography.fernet import Fernet
 
-            value = Fernet.generate_key().decode() if name == "fernet_key" else secrets.token_hex(32)
+            value = (
+                Fernet.generate_key().decode() if name == "fernet_key" else self.secret_prefix + secrets.token_hex(32)
+            )
             path.write_text(value)
             path.chmod(0o600)
         return path.read_text()
@@ -143,8 +158,9 @@ class AirflowStack:
     def start(self, *, timeout: float = 600) -> AirflowStack:
         """Migrate the metadata database, start the four processes, wait for the API to answer."""
         (self.home / "plugins").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.code_root / PLUGIN_FILE, self.home / PLUGIN_FILE)
         (self.home / "logs").mkdir(exist_ok=True)
-        (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))
+        (self.home / "passwords.json").write_text(json.dumps({USER: self.password, VIEWER: self.viewer_password}))
         self.airflow("db", "migrate", timeout=timeout)
         for name, args in PROCESSES.items():
             log = open(self.home / "logs" / f"{name}.out", "ab")  # noqa: SIM115  (closed in stop())

@@ -25,8 +25,15 @@ from include.sentinel.session import SessionStore
 from include.sentinel.steps import REPORT_FIELDS
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a refusal is one line (naming the flag) and a pointer to --help, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentinel", description="Compare tables between two databases.")
+    parser = OneLineParser(prog="sentinel", description="Compare tables between two databases.")
     commands = parser.add_subparsers(dest="command", required=True)
     compare = commands.add_parser("compare", help="compare the tables of a config file")
     compare.add_argument("config", type=Path)
@@ -59,8 +66,20 @@ def _sessions(store: SessionStore, args) -> int:
     return 0
 
 
+def _checked(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Refuse flag values argparse lets through, before anything is read or written."""
+    if args.reverify_wait < 0:
+        parser.error(f"argument --reverify-wait: {args.reverify_wait:g} is negative; give seconds, 0 or more")
+    if args.cleanup is not None and args.cleanup < 0:
+        parser.error(f"argument --cleanup: {args.cleanup:g} is negative; give the age in days, 0 or more")
+    if args.retry_failed and not args.resume:
+        parser.error("argument --retry-failed: only with --resume SESSION (see --list-sessions)")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    commands = parser()
+    args = _checked(commands.parse_args(argv), commands)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     secrets: list[str] = []
     try:

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from operator import ne
 from typing import Any
 
+from include.dbapi import lost_connection
+from include.redact import describe
 from include.sentinel.config import TableSpec
 from include.sentinel.dialects.base import FOLDABLE, Key, SentinelDialect
 from include.sentinel.dialects.postgres import PostgresSentinel
@@ -381,11 +383,23 @@ class TableComparator:
         def run(side: str):
             dialect, table, where = self.side(side)
             query = build(dialect, table, where, lambda cols: self._typed(side, cols))
-            return fetch(self._connection(side), *query, binary=binary and dialect.binary_transfer)
+            return self._fetch(side, query, binary=binary and dialect.binary_transfer)
 
         target = self._other_side.submit(run, "target")
         source = run("source")
         return source, target.result()
+
+    def _fetch(self, side: str, query, *, binary: bool = False) -> list[tuple]:
+        try:
+            return fetch(self._connection(side), *query, binary=binary)
+        except Exception as exc:
+            if not lost_connection(exc):
+                raise
+            raise CompareError(
+                f"table {self.spec.label}: the {side} database could not be reached or stopped answering "
+                f"({describe(exc)}); the chunks compared before are checkpointed: once it answers, resume "
+                "with --resume <session> (see --list-sessions)"
+            ) from exc
 
     def _typed(self, side: str, columns):
         """Columns (or the key's columns, given as "keys") with the side's types."""

@@ -7,10 +7,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlglot
 import yaml
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+
+from include.control.model import name_problem
 
 DB_TYPES = ("oracle", "postgresql", "sqlserver", "snowflake", "clickhouse", "spark")
 DEFAULT_PORTS = {"oracle": 1521, "postgresql": 5432, "sqlserver": 1433, "clickhouse": 8123}
+SQLGLOT_DIALECTS = {
+    "oracle": "oracle",
+    "postgresql": "postgres",
+    "sqlserver": "tsql",
+    "snowflake": "snowflake",
+    "clickhouse": "clickhouse",
+    "spark": "spark",
+}
+MAX_CHUNK_SIZE = 100_000_000  # a chunk is what a resume redoes: above this a resume loses its point
 
 
 class ConfigError(ValueError):
@@ -143,7 +157,11 @@ def _database(raw: Any, name: str) -> Database:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: expected a mapping with db_type, host, port, database, username")
     if "password" in raw:
-        raise ConfigError(f"{name}.password: do not put passwords in the file; set password_env to a variable name")
+        # worded so that the redaction of "password: <value>" in messages leaves it readable
+        raise ConfigError(
+            f"{name}.password is in the file, where no password belongs: remove it and set password_env to the "
+            "name of a variable that holds it"
+        )
     db_type = raw.get("db_type", "oracle")
     if db_type not in DB_TYPES:
         raise ConfigError(f"{name}.db_type: {db_type!r} is not supported; use one of: {', '.join(DB_TYPES)}")
@@ -155,39 +173,98 @@ def _database(raw: Any, name: str) -> Database:
     return Database(**{**raw, "db_type": db_type})
 
 
-def _table(raw: Any, index: int) -> TableSpec:
+def _names(field: str, value: Any, *, one: bool = False) -> tuple[str, ...]:
+    """A column (or table) name or a list of them, each a plain name (no quotes, ';', comments).
+
+    :param field: how the message names the field, e.g. ``table T: primary_key``."""
+    items = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(items, list | tuple)
+        or not all(isinstance(i, str) and i for i in items)
+        or (one and len(items) != 1)
+    ):
+        what = "a name" if one else "a column name or a list of column names"
+        raise ConfigError(f"{field} must be {what}, got {value!r}")
+    for item in items:
+        if why := name_problem(item):
+            raise ConfigError(f"{field} {item!r} {why}; give the plain name, without SQL")
+    return tuple(items)
+
+
+def _where(label: str, where: Any, db_type: str, *, field: str = "where") -> str | None:
+    """The filter as given, once it is one boolean condition of the source's dialect (it is put into every
+    query as it is: no second statement, no comment that would cut the query)."""
+    if where is None:
+        return None
+    fix = "give one condition such as: status = 'open' AND id > 100"
+    if not isinstance(where, str) or not where.strip():
+        raise ConfigError(f"table {label}: {field} must be a condition (text), got {where!r}; {fix}")
+    try:
+        dialect = SQLGLOT_DIALECTS.get(db_type)
+        tokens = sqlglot.tokenize(where, read=dialect)
+        statements = [s for s in sqlglot.parse(where, read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as exc:  # its message underlines the token with terminal escapes
+        first = exc.errors[0] if exc.errors else {}
+        raise ConfigError(
+            f"table {label}: {field} does not parse ({first.get('description', 'invalid SQL')} at column "
+            f"{first.get('col', '?')}); {fix}"
+        ) from None
+    except sqlglot.errors.SqlglotError as exc:
+        raise ConfigError(f"table {label}: {field} does not parse ({' '.join(str(exc).split())}); {fix}") from None
+    if any(t.comments for t in tokens) or any(t.token_type == TokenType.SEMICOLON for t in tokens):
+        raise ConfigError(f"table {label}: {field} holds a comment or ';'; {fix}")
+    node = statements[0] if len(statements) == 1 else None
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if not isinstance(node, exp.Predicate | exp.Connector | exp.Not | exp.Boolean):
+        raise ConfigError(f"table {label}: {field} {where!r} is not a boolean condition; {fix}")
+    return where
+
+
+def _text(label: str, field: str, value: Any) -> str | None:
+    """A target name as given (the dialect quotes it): text, or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"table {label}: {field} must be a name (text), got {value!r}; give it or leave it out")
+    return value
+
+
+def _table(raw: Any, index: int, db_type: str, target_db_type: str) -> TableSpec:
     if not isinstance(raw, dict) or not raw.get("table_name"):
         raise ConfigError(f"tables[{index}]: table_name is required")
-    label = raw["table_name"]
+    [label] = _names(f"tables[{index}].table_name", raw["table_name"], one=True)
     pk = raw.get("primary_key")
-    if isinstance(pk, str):
-        pk = [pk]
     if not pk:
         raise ConfigError(f"table {label}: primary_key is required (a column or a list of columns)")
+    pk = _names(f"table {label}: primary_key", pk)
     chunk = raw.get("chunk_size", 10_000)
-    if not isinstance(chunk, int) or chunk <= 0:
-        raise ConfigError(f"table {label}: chunk_size must be a positive whole number, got {chunk!r}")
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 0 < chunk <= MAX_CHUNK_SIZE:
+        raise ConfigError(
+            f"table {label}: chunk_size must be a whole number from 1 to {MAX_CHUNK_SIZE:,}, got {chunk!r}"
+        )
     known = {"table_name", "schema", "primary_key", "chunk_size", "columns", "exclude_columns", "where"}
     known |= {"target_schema", "target_table", "target_where"}
     if unknown := set(raw) - known:
         raise ConfigError(f"table {label}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    schema = raw.get("schema")
     return TableSpec(
         table_name=label,
-        schema=raw.get("schema"),
-        primary_key=tuple(pk),
+        schema=_names(f"table {label}: schema", schema, one=True)[0] if schema is not None else None,
+        primary_key=pk,
         chunk_size=chunk,
-        columns=tuple(raw["columns"]) if raw.get("columns") else None,
-        exclude_columns=tuple(raw.get("exclude_columns") or ()),
-        where=raw.get("where"),
-        target_schema=raw.get("target_schema"),
-        target_table=raw.get("target_table"),
-        target_where=raw.get("target_where"),
+        columns=_names(f"table {label}: columns", raw["columns"]) if raw.get("columns") is not None else None,
+        exclude_columns=_names(f"table {label}: exclude_columns", raw.get("exclude_columns") or []),
+        where=_where(label, raw.get("where"), db_type),
+        target_schema=_text(label, "target_schema", raw.get("target_schema")),
+        target_table=_text(label, "target_table", raw.get("target_table")),
+        target_where=_where(label, raw.get("target_where"), target_db_type, field="target_where"),
     )
 
 
 def _whole(options: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
     value = options.get(name, default)
-    if value is not None and (not isinstance(value, int) or not low <= value <= high):
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
         raise ConfigError(f"options.{name}: expected a whole number from {low} to {high}, got {value!r}")
     return value
 
@@ -195,25 +272,38 @@ def _whole(options: dict[str, Any], name: str, default: int | None, low: int, hi
 def load_config(path: Path) -> CompareConfig:
     try:
         raw = yaml.safe_load(Path(path).read_text()) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"sentinel config {path}: not a text file; give the YAML comparison config") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     return parse_config(raw)
 
 
-def parse_config(raw: dict[str, Any]) -> CompareConfig:
+def parse_config(raw: Any) -> CompareConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping of source_database, target_database, tables and options")
     tables = raw.get("tables")
     if not tables:
         raise ConfigError("tables: list at least one table to compare")
+    if not isinstance(tables, list):
+        raise ConfigError(f"tables: expected a list of tables (each with table_name and primary_key), got {tables!r}")
     options = raw.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"options: expected a mapping, got {options!r}")
     known = {"max_threads", "output_dir", "timestamp_precision", "float_digits", "audit_db_url_env"}
     if unknown := set(options) - known:
         raise ConfigError(f"options: unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    output_dir = options.get("output_dir", "sentinel_output")
+    if not isinstance(output_dir, str) or not output_dir:
+        raise ConfigError(f"options.output_dir: expected a folder path (text), got {output_dir!r}")
+    source = _database(raw.get("source_database"), "source_database")
+    target = _database(raw.get("target_database"), "target_database")
     return CompareConfig(
-        source=_database(raw.get("source_database"), "source_database"),
-        target=_database(raw.get("target_database"), "target_database"),
-        tables=tuple(_table(t, i) for i, t in enumerate(tables)),
-        max_threads=int(options.get("max_threads", 4)),
-        output_dir=Path(options.get("output_dir", "sentinel_output")),
+        source=source,
+        target=target,
+        tables=tuple(_table(t, i, source.db_type, target.db_type) for i, t in enumerate(tables)),
+        max_threads=_whole(options, "max_threads", 4, 1, 64),
+        output_dir=Path(output_dir),
         timestamp_precision=_whole(options, "timestamp_precision", 6, 0, 9),
         float_digits=_whole(options, "float_digits", None, 1, 17),
         audit_db_url_env=options.get("audit_db_url_env"),

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from include.local import postgres
 from include.local.airflow_stack import AirflowStack, free_port, git_bundle, import_settings
+from tests import canary
 from tests.conftest import ROOT, airflow_conn_json, serve_webhook
 
 RUN_TIMEOUT = 420  # seconds: task processes start slowly on two loaded cores
@@ -236,6 +237,7 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
         home=base / "home",
         metadata_url=_database(pg_url, "tier_airflow"),
         code_root=ROOT,
+        secret_prefix="canary-",  # see tests/canary.py
         bundles=[git_bundle(f"file://{deployment.bare}", refresh_seconds=10)],
         env={
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs the tests ask for
@@ -252,7 +254,7 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
                     "host": "127.0.0.1",
                     "port": databricks_port,
                     "schema": "http",
-                    "password": "dapi-tier-token",
+                    "password": "canary-dapi-tier-token",
                 }
             ),
             "DATALOADER_DATABRICKS_POLL_SECONDS": "1",
@@ -260,6 +262,13 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
     )
     stack.env = {**stack.env, "AIRFLOW_CONN_AIRFLOW_API": stack.api_connection()}  # what the monitors use
     stack.home.mkdir()
+    # the stack's login and signing secrets themselves (canaries): SimpleAuthManager reads the admin's password
+    # from passwords.json, the API signs its tokens with .jwt_secret
+    canary.by_design(stack.home / "passwords.json", "the admin's password file, read by SimpleAuthManager")
+    canary.by_design(stack.home / ".jwt_secret", "the JWT signing secret, read by the api-server")
+    copy = "a copy of this repository, whose tests hold the canaries"
+    canary.by_design(base / "git", f"the git deployment: {copy}")
+    canary.by_design(stack.home / "bundles", f"the DAG bundle's clones: {copy}")
     try:
         stack.start()
         # the first-run checklist (README): connections and pools; the snapshot DAG starts unpaused

@@ -88,13 +88,13 @@ class RecordingApi:
         """Point the `dataloader` command's Airflow and Databricks settings at this server."""
         monkeypatch.setenv("DATALOADER_AIRFLOW_API_URL", self.url)
         monkeypatch.setenv("DATALOADER_AIRFLOW_API_USER", "ops")
-        monkeypatch.setenv("DATALOADER_AIRFLOW_API_PASSWORD", "s3cret")
+        monkeypatch.setenv("DATALOADER_AIRFLOW_API_PASSWORD", "canary-s3cret")
         monkeypatch.setenv("DATABRICKS_HOST", self.url)
-        monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-1")
+        monkeypatch.setenv("DATABRICKS_TOKEN", "canary-dapi-1")
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
 
-TOKEN_REQUEST = ("POST", "/auth/token", None, {"username": "ops", "password": "s3cret"})
+TOKEN_REQUEST = ("POST", "/auth/token", None, {"username": "ops", "password": "canary-s3cret"})

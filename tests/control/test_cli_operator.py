@@ -23,7 +23,7 @@ def apis(monkeypatch):
     """Airflow's REST API and Databricks' Jobs API on 127.0.0.1, recording every request."""
     api = RecordingApi(
         {
-            ("POST", "/auth/token"): (201, {"access_token": "jwt-1"}),
+            ("POST", "/auth/token"): (201, {"access_token": "canary-jwt-1"}),
             ("PATCH", f"/api/v2/dags/sales.orders/dagRuns/{RUN_PATH}"): (200, {"state": "failed"}),
             ("POST", "/api/2.1/jobs/runs/cancel"): (200, {}),
         }
@@ -81,8 +81,8 @@ def test_cancel_ends_an_airflow_run_and_fails_it_and_its_databricks_run_through_
     ]
     assert apis == [
         TOKEN_REQUEST,
-        ("PATCH", f"/api/v2/dags/sales.orders/dagRuns/{RUN_PATH}", "Bearer jwt-1", {"state": "failed"}),
-        ("POST", "/api/2.1/jobs/runs/cancel", "Bearer dapi-1", {"run_id": 4242}),
+        ("PATCH", f"/api/v2/dags/sales.orders/dagRuns/{RUN_PATH}", "Bearer canary-jwt-1", {"state": "failed"}),
+        ("POST", "/api/2.1/jobs/runs/cancel", "Bearer canary-dapi-1", {"run_id": 4242}),
     ]
     row = repo.get(KEY)
     message = f"Cancelled by {WHO} (dataloader tables cancel): source maintenance"
@@ -211,7 +211,7 @@ def test_cancel_with_an_unreachable_airflow_api_still_cancels_and_says_what_to_d
     hold(control_url, "scheduled__1")
     monkeypatch.setenv("DATALOADER_AIRFLOW_API_URL", "http://127.0.0.1:1")
     monkeypatch.setenv("DATALOADER_AIRFLOW_API_USER", "ops")
-    monkeypatch.setenv("DATALOADER_AIRFLOW_API_PASSWORD", "s3cret")
+    monkeypatch.setenv("DATALOADER_AIRFLOW_API_PASSWORD", "canary-s3cret")
 
     code, out, _ = cli("tables", "cancel", KEY)
 

@@ -60,4 +60,6 @@ def test_the_demo_control_table_makes_one_dag_per_row(dagbag):
         "plan",
         "load_chunk",
         "finalize",
+        "verify",  # the demo row has verify: true
     ]
+    assert "verify" not in dagbag.dags["demo.customers"].task_ids

@@ -21,7 +21,7 @@ def databricks_connection(standin: DatabricksStandIn) -> str:
             "host": "127.0.0.1",
             "port": standin.port,
             "schema": "http",
-            "password": "dapi-test-token",
+            "password": "canary-dapi-test-token",
         }
     )
 

@@ -18,17 +18,28 @@ def warehouse_rows(spark, loader_env, table):
     ("strategy", "settings", "watermark"),
     [
         ("full", {}, None),
-        ("incremental", ORDERS, "2024-01-04 00:00:00"),
+        ("incremental", {**ORDERS, "verify": True}, "2024-01-04 00:00:00"),
         ("append_only", {"incremental_column": "order_id", "incremental_type": "integer"}, "12"),
         (
             "rolling",
-            {"primary_key_columns": ["order_id"], "rolling_column": "updated_at", "rolling_days": 100000},
+            {
+                "primary_key_columns": ["order_id"],
+                "rolling_column": "updated_at",
+                "rolling_days": 100000,
+                "verify": True,
+            },
             None,
         ),
         ("check_and_load", ORDERS, "2024-01-04 00:00:00"),
         (
             "chunked_backfill",
-            {**ORDERS, "incremental_column": "order_id", "incremental_type": "integer", "chunk_size": 5},
+            {
+                **ORDERS,
+                "incremental_column": "order_id",
+                "incremental_type": "integer",
+                "chunk_size": 5,
+                "verify": True,  # after finalize, in the backfill's terms
+            },
             "12",
         ),
     ],
@@ -49,6 +60,9 @@ def test_each_strategy_end_to_end(
     [history] = repo.runs("test.orders")
     assert (history["run_id"], history["load_status"], history["rows_processed"]) == (run.run_id, "Succeeded", 12)
     assert warehouse_rows(spark, loader_env, "orders") == 12
+    if settings.get("verify"):
+        assert tasks(run)[("verify", -1)] == "success"
+        assert (history["verify_status"], history["verify_result"]["matching"]) == ("equal", 12)
     if strategy == "chunked_backfill":
         assert row["load_strategy"] == "incremental"
         assert [m for (t, m) in tasks(run) if t == "load_chunk"] == [0, 1, 2]

@@ -65,6 +65,10 @@ def test_a_successful_run_run_again_ends_succeeded_with_one_true_history_row(air
         row["rows_processed"],
         None,
     )
+    # dag.test() triggers as "dag_test": the run's changes to the row name the user who triggered it
+    runs = ("Queued", "In Progress", "Succeeded")
+    sources = {h["change_source"] for h in repo.history("test.orders") if h["new_values"].get("last_status") in runs}
+    assert sources == {"airflow:dag_test"}
 
 
 def test_a_row_left_in_progress_by_an_ended_run_is_taken_over_by_the_next(
@@ -205,3 +209,27 @@ def test_every_writing_task_claims_with_the_configured_wait(loader_dag, repo, mo
         task = dag.get_task(task_id)
         assert (task.claim_poll_seconds, task.claim_timeout.total_seconds()) == (15.0, 5400.0), task_id
     assert dag.get_task("load_chunk").partial_kwargs["claim_poll_seconds"] == 15.0
+
+
+def test_an_operators_refused_reload_fails_with_the_fix_and_pages_nobody(
+    airflow_db, loader_dag, repo, orders, webhook, monkeypatch
+):
+    from dataplatform.notifications.callbacks import TaskFailureAlert
+
+    seen = []
+    notify = TaskFailureAlert.notify
+    monkeypatch.setattr(
+        TaskFailureAlert, "notify", lambda self, context: (seen.append(context["exception"]), notify(self, context))
+    )
+    integer = {**ORDERS, "incremental_column": "order_id", "incremental_type": "integer"}
+    repo.add(control_row("orders", "incremental", **integer, alert_target=webhook.url))
+
+    run = loader_dag("test.orders").test(run_conf={"reload_interval": True})
+
+    assert run.state == "failed" and tasks(run)[("queue", -1)] == "failed"
+    [refusal] = seen  # the failure callback ran, with the refusal and its fix
+    assert "would reload its data interval" in str(refusal) and "integer" in str(refusal)
+    assert webhook.received == []  # the operator's own request: the task says why, on-call is not paged
+    row = repo.get("test.orders")
+    assert (row["last_status"], row["incremental_value"]) == (None, None)  # refused before the row was touched
+    assert repo.runs("test.orders") == []

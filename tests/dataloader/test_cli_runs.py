@@ -200,7 +200,7 @@ def test_a_run_ended_meanwhile_elsewhere_exits_1_and_leaves_the_row_as_ended(rep
 def airflow(monkeypatch):
     api = RecordingApi(
         {
-            ("POST", "/auth/token"): (201, {"access_token": "jwt-1"}),
+            ("POST", "/auth/token"): (201, {"access_token": "canary-jwt-1"}),
             ("GET", "/api/v2/dags/test.orders/dagRuns/manual__1"): (200, {"state": "failed"}),
             ("GET", "/api/v2/dags/test.orders/dagRuns/manual__2"): (200, {"state": "running"}),
         }
@@ -218,7 +218,10 @@ def test_take_over_ends_an_airflow_run_that_airflow_says_has_ended(repo, orders,
 
     assert code == 0, err
     assert err == "note: ended run manual__1: Airflow run ended failed\n"
-    assert airflow == [TOKEN_REQUEST, ("GET", "/api/v2/dags/test.orders/dagRuns/manual__1", "Bearer jwt-1", None)]
+    assert airflow == [
+        TOKEN_REQUEST,
+        ("GET", "/api/v2/dags/test.orders/dagRuns/manual__1", "Bearer canary-jwt-1", None),
+    ]
     assert [(r["run_id"][:8], r["load_status"]) for r in repo.runs(KEY)] == [
         ("manual__", "Failed"),
         ("cli__202", "Succeeded"),

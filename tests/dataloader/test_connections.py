@@ -24,13 +24,19 @@ def test_env_scope_resolves_each_named_secret(monkeypatch):
         "KV_SALES_HOST": "db1",
         "KV_SALES_PORT": "1433",
         "KV_SALES_USER": "u",
-        "KV_SALES_PASSWORD": "p",
+        "KV_SALES_PASSWORD": "canary-p",
         "KV_SALES_DB": "sales",
         "KV_WH": "wh",
     }.items():
         monkeypatch.setenv(name, value)
     params = resolve(DBCONFIG)
-    assert (params.host, params.port, params.user, params.password, params.database) == ("db1", 1433, "u", "p", "sales")
+    assert (params.host, params.port, params.user, params.password, params.database) == (
+        "db1",
+        1433,
+        "u",
+        "canary-p",
+        "sales",
+    )
     assert params.options == {"warehouse": "wh"}
 
 
@@ -39,12 +45,12 @@ def test_another_scope_asks_the_given_lookup():
 
     def vault(scope, name):
         asked.append((scope, name))
-        return "1433" if name == "KV_SALES_PORT" else f"value-of-{name}"
+        return "1433" if name == "KV_SALES_PORT" else f"canary-value-of-{name}"
 
     params = resolve({**DBCONFIG, "db_kv_scope": "azure-keyvault"}, vault)
     assert {scope for scope, _ in asked} == {"azure-keyvault"}
     assert sorted(name for _, name in asked) == sorted(DBCONFIG["db_config_value"].values())
-    assert (params.password, params.port) == ("value-of-KV_SALES_PASSWORD", 1433)
+    assert (params.password, params.port) == ("canary-value-of-KV_SALES_PASSWORD", 1433)
 
 
 def test_a_missing_secret_names_the_dbconfig_field_and_variable(monkeypatch):
@@ -58,12 +64,15 @@ def test_a_missing_secret_names_the_dbconfig_field_and_variable(monkeypatch):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("connect failed: postgresql://loader:hunter2@db:5432/x", "connect failed: postgresql://loader:***@db:5432/x"),
         (
-            "jdbc:sqlserver://h;user=u;password=hunter2;encrypt=true",
+            "connect failed: postgresql://loader:canary-hunter2@db:5432/x",
+            "connect failed: postgresql://loader:***@db:5432/x",
+        ),
+        (
+            "jdbc:sqlserver://h;user=u;password=canary-hunter2;encrypt=true",
             "jdbc:sqlserver://h;user=u;password=***;encrypt=true",
         ),
-        ("options {'sfPassword': 'hunter2'}", "options {'sfPassword': '***'}"),
+        ("options {'sfPassword': 'canary-hunter2'}", "options {'sfPassword': '***'}"),
         ("ORA-01017: invalid username/password; logon denied", "ORA-01017: invalid username/password; logon denied"),
     ],
 )
@@ -72,7 +81,7 @@ def test_redact(text, expected):
 
 
 def test_describe_redacts_known_secrets_too():
-    assert describe(RuntimeError("token abc123 rejected"), "abc123") == "RuntimeError: token *** rejected"
+    assert describe(RuntimeError("token canary-abc123 rejected"), "canary-abc123") == "RuntimeError: token *** rejected"
 
 
 @pytest.mark.parametrize(

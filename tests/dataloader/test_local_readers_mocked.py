@@ -26,7 +26,7 @@ from include.dataloader.strategies import STRATEGIES
 from include.dataloader.strategies.base import LoadContext
 from include.dataloader.target import LocalWarehouse
 
-PARAMS = ConnectionParams(host="db.example.internal", database="SALES", user="loader", password="p;w}d")
+PARAMS = ConnectionParams(host="db.example.internal", database="SALES", user="loader", password="canary-p;w}d")
 
 
 class Capsule:
@@ -163,7 +163,7 @@ def test_oracle_thin_mode_fetches_exact_decimals_in_batches(spark, tmp_path, mon
         "ORDER BY column_id NULLS FIRST"
     )
     data_sql = 'SELECT "ORDER_ID", "AMOUNT", "NAME", "ORDERED", "PAID_AT" FROM "SALES"."ORDERS"'
-    login = ("connect", {"user": "loader", "password": "p;w}d", "dsn": "db.example.internal:1521/SALES"})
+    login = ("connect", {"user": "loader", "password": "canary-p;w}d", "dsn": "db.example.internal:1521/SALES"})
     assert calls == [
         login,
         ("fetch_df_batches", catalog_sql, 2, True),
@@ -217,7 +217,7 @@ def test_sqlserver_reads_arrow_batches_through_mssql_python(spark, tmp_path, mon
 
     login = (
         "connect",
-        "Server={tcp:db.example.internal,1433};Database={SALES};UID={loader};PWD={p;w}}d};"
+        "Server={tcp:db.example.internal,1433};Database={SALES};UID={loader};PWD={canary-p;w}}d};"
         "Encrypt={yes};TrustServerCertificate={no}",
         True,
     )
@@ -269,7 +269,7 @@ def test_snowflake_reads_the_connectors_arrow_batches(spark, tmp_path, snowflake
         host="acme.snowflakecomputing.com",
         database="ANALYTICS",
         user="loader",
-        password="pw",
+        password="canary-pw",
         options={"warehouse": "LOAD_WH", "role": "LOADER"},
     )
     dialect = dialect_for("snowflake")
@@ -279,7 +279,7 @@ def test_snowflake_reads_the_connectors_arrow_batches(spark, tmp_path, snowflake
     assert calls == [
         (
             "connect",
-            {"account": "acme", "user": "loader", "password": "pw", "database": "ANALYTICS",
+            {"account": "acme", "user": "loader", "password": "canary-pw", "database": "ANALYTICS",
              "autocommit": True, "warehouse": "LOAD_WH", "role": "LOADER"},
         ),
         ("execute", 'SELECT "ID", "TOTAL", "AT" FROM "RAW"."ORDERS"'),

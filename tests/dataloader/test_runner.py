@@ -85,11 +85,11 @@ def test_a_failed_load_records_the_error_and_reraises(repo, engine, configured, 
 
 
 def test_no_password_reaches_the_control_table(repo, engine, configured, monkeypatch):
-    monkeypatch.setenv("TEST_SOURCE_URL", "postgresql://loader:hunter2@127.0.0.1:9/nowhere")
+    monkeypatch.setenv("TEST_SOURCE_URL", "postgresql://loader:canary-hunter2@127.0.0.1:9/nowhere")
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
         runner.run(repo, configured, "run-1", engine)
     message = repo.get(configured)["last_status_message"]
-    assert message and "hunter2" not in message
+    assert message and "canary-hunter2" not in message
 
 
 def test_a_row_already_running_is_refused(repo, engine, configured):

@@ -157,15 +157,20 @@ def test_the_next_run_removes_a_killed_runs_files_and_keeps_a_live_ones(tmp_path
         os.kill(killed.pid, signal.SIGKILL)  # no cleanup code runs: the lock goes with the process
         killed.wait()
 
-        assert ExtractStaging(root).sweep() == []  # both are younger than the grace period
-        next_run = ExtractStaging(root, grace_seconds=0)
-        assert next_run.sweep() == [killed_dir]
+        # at once, not after a grace period: a folder gets its run's name only once its lock is held
+        assert ExtractStaging(root).sweep() == [killed_dir]
         assert not killed_dir.exists()
         assert (alive_dir / "read-0001" / "part-00001.parquet").exists()
     finally:
         for process in (killed, alive):
             process.kill()
             process.wait()
+
+
+def test_a_folder_still_being_made_is_left_alone_for_the_grace_period(tmp_path):
+    (tmp_path / ".run-new" / "read-0001").mkdir(parents=True)  # made, its lock not yet taken
+    assert ExtractStaging(tmp_path).sweep() == []
+    assert ExtractStaging(tmp_path, grace_seconds=0).sweep() == [tmp_path / ".run-new"]
 
 
 def test_a_folder_without_a_lock_is_dead(tmp_path):

@@ -47,7 +47,7 @@ def call(standin, method: str, endpoint: str, body: dict | None = None) -> tuple
         url += "?" + "&".join(f"{k}={v}" for k, v in (body or {}).items())
     else:
         data = json.dumps(body or {}).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Authorization": "Bearer dapi-t"})
+    request = urllib.request.Request(url, data=data, method=method, headers={"Authorization": "Bearer canary-dapi-t"})
     try:
         with urllib.request.urlopen(request) as response:
             return response.status, json.loads(response.read())
@@ -112,7 +112,7 @@ def test_runs_get_and_get_output_answer_sdk_shapes(standin):
 
 
 def test_the_official_client_drives_it(standin):
-    client = WorkspaceClient(host=standin.url, token="dapi-test", auth_type="pat")
+    client = WorkspaceClient(host=standin.url, token="canary-dapi-test", auth_type="pat")
     task = jobs.SubmitTask(
         task_key="load",
         existing_cluster_id="0101-test",

@@ -36,7 +36,7 @@ def test_deadline_missed_posts_to_the_rows_webhook_with_the_dag_and_run_links(we
 
 def test_a_task_failure_alert_carries_the_error_and_the_links_without_secrets(webhook):
     ti = SimpleNamespace(dag_id="sales.orders", run_id="manual__1", task_id="load", try_number=2)
-    error = RuntimeError("could not connect: postgresql://loader:hunter2@db:5432/sales")
+    error = RuntimeError("could not connect: postgresql://loader:canary-hunter2@db:5432/sales")
 
     TaskFailureAlert(subject="sales.orders", target=webhook.url, extra_links={"Databricks run": "https://dbx/run/1"})(
         {"ti": ti, "exception": error}
@@ -45,7 +45,7 @@ def test_a_task_failure_alert_carries_the_error_and_the_links_without_secrets(we
     [alert] = webhook.received
     assert alert["title"] == "sales.orders: task load failed (try 2)"
     assert alert["detail"] == "RuntimeError: could not connect: postgresql://loader:***@db:5432/sales"
-    assert "hunter2" not in alert["text"]
+    assert "canary-hunter2" not in alert["text"]
     assert alert["links"] == {
         "Airflow run": "http://localhost:8080/dags/sales.orders/runs/manual__1",
         "Databricks run": "https://dbx/run/1",

@@ -8,6 +8,7 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk.api.datamodels._generated import DagRunState
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
+from dataplatform.exceptions import RunRefused
 from dataplatform.operators.load import LoadTableOperator, QueueLoadOperator
 from tests.control.helpers import add
 
@@ -56,7 +57,7 @@ def test_what_a_run_reads(ctx, expected):
 def test_an_interval_reload_of_an_integer_cursor_table_is_refused_naming_the_fix():
     row = {**ROW, "incremental_type": "integer", "incremental_column": "event_id", "load_strategy": "incremental"}
 
-    with pytest.raises(AirflowFailException, match=r"integer cursor 'event_id'.*force_full_reload=true"):
+    with pytest.raises(RunRefused, match=r"integer cursor 'event_id'.*force_full_reload=true"):
         LoadTableOperator(task_id="load", control_key="k").request(context("backfill"), row)
     assert LoadTableOperator(task_id="load", control_key="k").request(context(), row)["interval"] is None
 

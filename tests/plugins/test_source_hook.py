@@ -14,7 +14,7 @@ def test_a_connection_becomes_connection_params_with_its_extra_as_options(monkey
         "port": 443,
         "schema": "SALES",
         "login": "LOADER",
-        "password": "s3cret",
+        "password": "canary-s3cret",
         "extra": {"warehouse": "LOAD_WH", "role": "LOADER", "ignored": {"nested": 1}},
     }
     monkeypatch.setenv("AIRFLOW_CONN_SALES_SNOWFLAKE", json.dumps(conn))
@@ -26,10 +26,10 @@ def test_a_connection_becomes_connection_params_with_its_extra_as_options(monkey
         443,
         "SALES",
         "LOADER",
-        "s3cret",
+        "canary-s3cret",
     )
     assert params.options == {"warehouse": "LOAD_WH", "role": "LOADER"}
-    assert "s3cret" not in repr(params)
+    assert "canary-s3cret" not in repr(params)
 
 
 def test_a_url_in_the_extra_is_the_whole_connection(monkeypatch):

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests import canary
 from tests.sentinel.icu import DEBIAN_BIN, start_icu_server
 
 _names = itertools.count()
@@ -60,6 +61,8 @@ def icu_server():
         pytest.fail("the collation tests need Debian's postgresql package (it links ICU): run `make system-packages`")
     base = Path(tempfile.mkdtemp(prefix="sentinel-icu-"))
     url, stop = start_icu_server(base)
+    canary.watch_folder(base, "the ICU PostgreSQL's folder")
+    canary.watch_server(url, "the ICU PostgreSQL")
     yield url
     stop()
     shutil.rmtree(base, ignore_errors=True)

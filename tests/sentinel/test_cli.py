@@ -159,11 +159,11 @@ def test_a_failed_table_exits_2_and_its_error_is_redacted_everywhere(pair, tmp_p
     from include.sentinel.compare import TableComparator
 
     path = write_config(tmp_path, monkeypatch, pair.urls)
-    monkeypatch.setenv("SENTINEL_PROD_URL", pair.urls["source"] + "&password=hunter2")
-    secret_url = "postgresql://app:s3cret@dr.example:5432/app"
+    monkeypatch.setenv("SENTINEL_PROD_URL", pair.urls["source"] + "&password=canary-hunter2")
+    secret_url = "postgresql://app:canary-s3cret@dr.example:5432/app"
 
     def broken(self, chunk, columns):
-        raise psycopg.OperationalError(f"connection to {secret_url} failed:\n  password=hunter2 rejected")
+        raise psycopg.OperationalError(f"connection to {secret_url} failed:\n  password=canary-hunter2 rejected")
 
     monkeypatch.setattr(TableComparator, "compare_chunk", broken)
     assert main(["compare", str(path)]) == 2
@@ -175,6 +175,6 @@ def test_a_failed_table_exits_2_and_its_error_is_redacted_everywhere(pair, tmp_p
     )
     out = tmp_path / "out"
     written = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
-    assert "hunter2" not in written and "s3cret" not in written
+    assert "canary-hunter2" not in written and "s3cret" not in written
     [audit] = out.glob("audit_*.jsonl")
     assert json.loads(audit.read_text().splitlines()[-1])["event"] == "COMPARISON_FAILED"

@@ -147,11 +147,11 @@ def test_an_empty_table_and_a_type_mismatch(pair):
         ),
         (
             {
-                "source_database": {"password": "x"},
+                "source_database": {"password": "canary-x"},
                 "target_database": {},
                 "tables": [{"table_name": "t", "primary_key": "id"}],
             },
-            "source_database.password: do not put passwords in the file; set password_env",
+            "source_database.password is in the file, where no password belongs: remove it and set password_env",
         ),
         (
             {"source_database": {}, "target_database": {}, "tables": [{"table_name": "T", "chunk_size": 5}]},
@@ -163,7 +163,7 @@ def test_an_empty_table_and_a_type_mismatch(pair):
                 "target_database": {},
                 "tables": [{"table_name": "T", "primary_key": "ID", "chunk_size": 0}],
             },
-            "table T: chunk_size must be a positive whole number",
+            "table T: chunk_size must be a whole number from 1 to 100,000,000, got 0",
         ),
     ],
 )

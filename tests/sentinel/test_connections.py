@@ -20,7 +20,13 @@ from include.sentinel.config import ConfigError, Database
 from include.sentinel.connect import connector
 from tests.sentinel.conftest import drift
 
-AIRFLOW_CONN = {"conn_type": "mssql", "host": "dr.example", "port": 1444, "login": "sentinel", "password": "s3cret!x"}
+AIRFLOW_CONN = {
+    "conn_type": "mssql",
+    "host": "dr.example",
+    "port": 1444,
+    "login": "sentinel",
+    "password": "canary-s3cret!x",
+}
 
 
 def test_settings_come_from_the_airflow_connection_and_the_file_wins(monkeypatch):
@@ -31,7 +37,7 @@ def test_settings_come_from_the_airflow_connection_and_the_file_wins(monkeypatch
         "port": 1444,
         "database": "sales_dr",
         "username": "sentinel",
-        "password": "s3cret!x",
+        "password": "canary-s3cret!x",
     }
 
 
@@ -58,7 +64,7 @@ def calls(monkeypatch):
     snowflake.connector = types.SimpleNamespace(connect=recorder("snowflake"))
     monkeypatch.setitem(sys.modules, "snowflake", snowflake)
     monkeypatch.setitem(sys.modules, "snowflake.connector", snowflake.connector)
-    monkeypatch.setenv("DR_PASSWORD", "pw")
+    monkeypatch.setenv("DR_PASSWORD", "canary-pw")
     return recorded
 
 
@@ -74,7 +80,7 @@ def calls(monkeypatch):
                     "server": "sql1",
                     "port": "1433",
                     "user": "u",
-                    "password": "pw",
+                    "password": "canary-pw",
                     "database": "sales",
                     "autocommit": True,
                 },
@@ -82,7 +88,7 @@ def calls(monkeypatch):
         ),
         (
             Database(db_type="oracle", host="ora", database="ORCLPDB1", username="u", password_env="DR_PASSWORD"),
-            ("oracledb", (), {"user": "u", "password": "pw", "dsn": "ora:1521/ORCLPDB1"}),
+            ("oracledb", (), {"user": "u", "password": "canary-pw", "dsn": "ora:1521/ORCLPDB1"}),
         ),
         (
             Database(db_type="clickhouse", host="ch", port=8443, database="sales", extra={"secure": True}),
@@ -114,7 +120,7 @@ def calls(monkeypatch):
                 {
                     "account": "xy12345.eu-west-1",
                     "user": "u",
-                    "password": "pw",
+                    "password": "canary-pw",
                     "database": "SALES",
                     "autocommit": True,
                     "warehouse": "COMPARE_WH",

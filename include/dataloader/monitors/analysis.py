@@ -131,7 +131,8 @@ RULES: tuple[Rule, ...] = (
         r"ORA-03113|ORA-03114|ORA-03135|ORA-01033|ORA-01034|ORA-01089|Connection reset|connection "
         r"refused|ConnectionResetError|ConnectionRefusedError|server closed the connection unexpectedly|Broken pipe"
         r"|communication link failure|TCP Provider|SSL SYSCALL error|EOF detected|could not connect to server"
-        r"|the database system is (starting up|shutting down)|Connection is closed|NETWORK_ERROR|code: 210\b",
+        r"|the database system is (starting up|shutting down)|Connection is closed|NETWORK_ERROR|code: 210\b"
+        r"|SourceUnreachable",  # the loader's own: the source refused the connection or dropped it
         "RETRY",
         0.85,
         "the connection dropped or the server restarted: usually passes",

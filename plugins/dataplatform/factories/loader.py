@@ -5,6 +5,8 @@ Task shapes:
 - check_and_load:                           wait_for_changes (deferred) >> queue >> load
 - chunked_backfill:                         queue >> plan >> load_chunk (one mapped task per chunk) >> finalize
 
+A row with ``verify`` on gets a ``verify`` task after ``load`` (after ``finalize`` for a backfill).
+
 A row that fails validation does not stop the others: it gets a placeholder DAG
 (``dataloader_invalid__<key>``, tagged ``invalid-config``) whose description and only task state the
 problem and the fix, and a warning in the parse log.
@@ -26,6 +28,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from dataplatform.notifications.callbacks import TaskFailureAlert, deadline_missed
 from dataplatform.operators.load import DatabricksLoadOperator, LoadTableOperator, QueueLoadOperator
+from dataplatform.operators.verify import VerifyLoadOperator
 from dataplatform.sensors.source_changes import SourceChangesSensor
 from include.control import snapshot
 from include.control.model import CONFIG_FIELDS, ControlRow, InvalidControlRow
@@ -64,6 +67,7 @@ class LoaderSettings:
     databricks_conn_id: str = "databricks_default"
     databricks_poll_seconds: int = 30
     databricks_job_file: str = "/Workspace/Shared/dataloader/include/dataloader/job.py"
+    databricks_sql_http_path: str | None = None  # the SQL warehouse the verify task reads bronze through
     databricks_cluster: Mapping[str, Any] = field(
         default_factory=lambda: {
             "new_cluster": {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_D4ds_v5", "num_workers": 2}
@@ -88,6 +92,7 @@ class LoaderSettings:
             databricks_conn_id=env("DATALOADER_DATABRICKS_CONN_ID", "databricks_default"),
             databricks_poll_seconds=int(env("DATALOADER_DATABRICKS_POLL_SECONDS", "30")),
             databricks_job_file=env("DATALOADER_DATABRICKS_JOB_FILE", cls.databricks_job_file),
+            databricks_sql_http_path=env("DATALOADER_DATABRICKS_SQL_HTTP_PATH") or None,
             databricks_cluster=_env_json("DATALOADER_DATABRICKS_CLUSTER", cls().databricks_cluster),
         )
 
@@ -138,6 +143,7 @@ def describe(row: ControlRow, db_type: str | None, target: str) -> str:
         f"| runs on | {target} |",
         f"| deadline | {f'{row.sla_minutes} minutes after queueing' if row.sla_minutes else 'none'} |",
         f"| alerts | {row.alert_target or 'none'} |",
+        f"| verify | {'after each load, in the strategy terms' if row.verify else 'off'} |",
         "",
         "Trigger with params to force a full reload, override the watermark for one run, or reload the",
         "run's data interval. `airflow backfill create` reloads each interval without moving the watermark.",
@@ -225,7 +231,8 @@ def loader_dag(row: ControlRow, db_type: str | None, settings: LoaderSettings) -
                 ).expand(chunk=plan.output)
             else:
                 chunks = LoadTableOperator.partial(**chunk_common).expand(chunk=plan.output)
-            queue >> plan >> chunks >> load_task("finalize", action="finalize")
+            last = load_task("finalize", action="finalize")
+            queue >> plan >> chunks >> last
         elif row.load_strategy == "check_and_load":
             wait = SourceChangesSensor(
                 task_id="wait_for_changes",
@@ -233,9 +240,21 @@ def loader_dag(row: ControlRow, db_type: str | None, settings: LoaderSettings) -
                 max_wait=settings.change_wait,
                 poll_interval=settings.change_poll_seconds,
             )
-            wait >> queue >> load_task("load")
+            last = load_task("load")
+            wait >> queue >> last
         else:
-            queue >> load_task("load")
+            last = load_task("load")
+            queue >> last
+        if row.verify:
+            last >> VerifyLoadOperator(
+                task_id="verify",
+                control_key=key,
+                strategy=row.load_strategy,  # a finished backfill's row says incremental: verify in its terms
+                target=target,
+                databricks_conn_id=settings.databricks_conn_id,
+                databricks_sql_http_path=settings.databricks_sql_http_path,
+                pool=settings.pool,
+            )
     return dag
 
 

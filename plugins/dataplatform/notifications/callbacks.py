@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
+from dataplatform.exceptions import RunRefused
 from dataplatform.links import airflow_dag_url, airflow_run_url
 from dataplatform.notifications.alerts import Alert, AlertNotifier
 from include.dataloader.redact import redact
@@ -35,7 +36,8 @@ async def deadline_missed(context: Any = None, **kwargs: Any) -> None:
 
 
 class TaskFailureAlert(BaseNotifier):
-    """``on_failure_callback`` of loader and sentinel tasks: the error and the links, to the alert target.
+    """``on_failure_callback`` of loader and sentinel tasks: the error and the links, to the alert target;
+    not for a refused request (``RunRefused``), which is the operator's to fix, not on-call's.
 
     :param subject: what failed, e.g. the control key.
     :param target: the alert target (webhook URL, ``conn:<id>`` or ``mailto:<address>``).
@@ -59,4 +61,7 @@ class TaskFailureAlert(BaseNotifier):
         )
 
     def notify(self, context) -> None:
+        if isinstance(context.get("exception"), RunRefused):
+            self.log.info("not paged: %s refused the run's own request; the task's error says why", self.subject)
+            return
         AlertNotifier(target=self.target, alert=self.build(context)).notify(context)

@@ -31,6 +31,7 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from dataplatform.exceptions import RunRefused
 from dataplatform.hooks.control import ControlDatabaseHook
 from dataplatform.hooks.databricks_runs import LoadRunHook, TaskOutput, submit_payload
 from dataplatform.hooks.source import source_params
@@ -57,6 +58,13 @@ def run_is_live(context, run_id: str) -> bool | None:
     except Exception:  # no such run (deleted), or no Task SDK (a bare operator call)
         return None
     return getattr(state, "value", state) in LIVE_RUN_STATES  # a str Enum without __str__: compare its value
+
+
+def run_change_source(context) -> str:
+    """Who the row's history names for this run's changes: ``airflow``, or ``airflow:<user>`` for a run a
+    user triggered (the UI, the REST API, ``airflow backfill create``)."""
+    user = getattr(context.get("dag_run"), "triggering_user_name", None)
+    return f"airflow:{user}" if user else "airflow"
 
 
 class LoadLifecycle:
@@ -87,6 +95,7 @@ class LoadLifecycle:
         return None
 
     def lifecycle(self, context) -> Lifecycle:
+        self.repo.change_source = run_change_source(context)
         run_id = context["run_id"]
         dag = context.get("dag")
         return Lifecycle(
@@ -100,6 +109,7 @@ class LoadLifecycle:
     def begin(self, context) -> tuple[dict[str, Any], dict[str, Any]]:
         """Claim the row for this run; returns the claimed row (with its dbconfig's db_type) and the job's
         inputs. Defers while another live run holds the row; skips when the row is inactive."""
+        self.repo.change_source = run_change_source(context)
         self.request(context, self.repo.require(self.control_key))  # refuses before the row is touched
         life = self.lifecycle(context)
         try:
@@ -149,7 +159,7 @@ class LoadLifecycle:
             start, end = context["data_interval_start"], context["data_interval_end"]
             interval = (_cursor_text(start), _cursor_text(end))
             if row.get("incremental_type") == "integer" and row.get("load_strategy") in INTERVAL_STRATEGIES:
-                raise AirflowFailException(integer_interval_refusal(self.control_key, row, context["run_id"], interval))
+                raise RunRefused(integer_interval_refusal(self.control_key, row, context["run_id"], interval))
         return {"watermark": watermark, "interval": interval}
 
     def finish(self, context, summary: Mapping[str, Any]) -> None:
@@ -219,6 +229,7 @@ class QueueLoadOperator(LoadLifecycle, BaseOperator):
         self.claim_timeout = claim_timeout
 
     def execute(self, context) -> dict[str, str]:
+        self.repo.change_source = run_change_source(context)
         self.request(context, self.repo.require(self.control_key))  # refuses what this run cannot load
         try:
             row = self.lifecycle(context).queue()

@@ -7,7 +7,7 @@ import pytest
 
 from include.dataloader.dialects import ConnectionParams, dialect_for
 
-PARAMS = ConnectionParams(host="db.example.com", port=1234, database="sales", user="loader", password="pw")
+PARAMS = ConnectionParams(host="db.example.com", port=1234, database="sales", user="loader", password="canary-pw")
 
 
 class Recorder:
@@ -34,16 +34,26 @@ def test_oracle_connects_in_thin_mode_to_the_service_name(recorder):
 
     assert dialect_for("oracle").connect(PARAMS) == "connection"
 
-    assert connect.calls == [((), {"user": "loader", "password": "pw", "dsn": "db.example.com:1234/sales"})]
+    assert connect.calls == [((), {"user": "loader", "password": "canary-pw", "dsn": "db.example.com:1234/sales"})]
 
 
 def test_sqlserver_connects_with_pymssql_in_autocommit(recorder):
     connect = recorder("pymssql", "connect")
 
-    dialect_for("sqlserver").connect(ConnectionParams(host="mssql", database="sales", user="u", password="p"))
+    dialect_for("sqlserver").connect(ConnectionParams(host="mssql", database="sales", user="u", password="canary-p"))
 
     assert connect.calls == [
-        ((), {"server": "mssql", "port": "1433", "user": "u", "password": "p", "database": "sales", "autocommit": True})
+        (
+            (),
+            {
+                "server": "mssql",
+                "port": "1433",
+                "user": "u",
+                "password": "canary-p",
+                "database": "sales",
+                "autocommit": True,
+            },
+        )
     ]
 
 
@@ -75,7 +85,7 @@ def test_snowflake_connects_to_the_account_with_warehouse_and_role(monkeypatch):
         host="xy12345.eu-west-1.snowflakecomputing.com",
         database="SALES",
         user="LOADER",
-        password="pw",
+        password="canary-pw",
         options={"warehouse": "LOAD_WH", "role": "LOADER"},
     )
 
@@ -87,7 +97,7 @@ def test_snowflake_connects_to_the_account_with_warehouse_and_role(monkeypatch):
             {
                 "account": "xy12345.eu-west-1",
                 "user": "LOADER",
-                "password": "pw",
+                "password": "canary-pw",
                 "database": "SALES",
                 "autocommit": True,
                 "warehouse": "LOAD_WH",

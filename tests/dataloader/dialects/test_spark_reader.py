@@ -6,7 +6,9 @@ from pyspark.sql import Row
 from include.dataloader.dialects import ConnectionParams, dialect_for
 from include.dataloader.readers import Partitioning, SparkSourceReader
 
-PARAMS = ConnectionParams(host="db.example.internal", port=None, database="SALES", user="loader", password="s3cret")
+PARAMS = ConnectionParams(
+    host="db.example.internal", port=None, database="SALES", user="loader", password="canary-s3cret"
+)
 
 URLS = {
     "sqlserver": (
@@ -28,7 +30,7 @@ def test_jdbc_options(db_type):
         "driver": driver,
         "fetchsize": "10000",
         "user": "loader",
-        "password": "s3cret",
+        "password": "canary-s3cret",
         "query": "SELECT 1",
     }
 
@@ -54,7 +56,7 @@ def test_snowflake_uses_the_spark_connector():
         host="acme.snowflakecomputing.com",
         database="RAW",
         user="loader",
-        password="pw",
+        password="canary-pw",
         options={"warehouse": "LOAD_WH", "schema": "SALES", "role": "LOADER"},
     )
     reader = SparkSourceReader(None, dialect_for("snowflake"), params)
@@ -66,13 +68,13 @@ def test_snowflake_uses_the_spark_connector():
         "sfWarehouse": "LOAD_WH",
         "sfRole": "LOADER",
         "sfUser": "loader",
-        "sfPassword": "pw",
+        "sfPassword": "canary-pw",
         "query": "SELECT 1",
     }
 
 
 def test_connection_params_never_show_the_password():
-    assert "s3cret" not in repr(PARAMS)
+    assert "canary-s3cret" not in repr(PARAMS)
 
 
 class RecordingSpark:
@@ -161,7 +163,7 @@ def test_a_full_read_is_split_on_an_integer_key():
         "driver": "oracle.jdbc.OracleDriver",
         "fetchsize": "10000",
         "user": "loader",
-        "password": "s3cret",
+        "password": "canary-s3cret",
         "dbtable": '(SELECT "ORDER_ID", "CODE" FROM "SALES"."ORDERS") src',
         "partitionColumn": "ORDER_ID",
         "lowerBound": "1",

@@ -56,6 +56,11 @@ CORPUS = [
     ),
     ("FATAL: remaining connection slots are reserved for non-replication superuser connections", "RETRY"),
     ("FATAL: the database system is starting up", "RETRY"),
+    (
+        "SourceUnreachable: sales.orders: the source database (dbconfig pg, postgresql) could not be reached while "
+        'reading public.orders: OperationalError: connection to server on socket "/run/.s.PGSQL.5432" failed: No such file',
+        "RETRY",
+    ),
     ("psycopg.errors.DeadlockDetected: deadlock detected", "RETRY"),
     ('FATAL: password authentication failed for user "loader"', "REVIEW"),
     ('psycopg.errors.UndefinedTable: relation "public.orders" does not exist', "REVIEW"),

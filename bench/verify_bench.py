@@ -1,0 +1,170 @@
+"""Load verification benchmark: verifying a PostgreSQL table against its bronze Delta table (local engine).
+
+Measured in one run, in one process (Sail runs in-process), on the same table:
+- the load: the ``full`` strategy of this loader (ADBC batches -> Parquet staging -> Sail -> one Delta commit);
+- the floor: one MD5 aggregate scan of each side, both at once (PostgreSQL's own ``md5`` over the row's
+  text; Spark SQL's ``md5`` over the Delta table's columns): what any row-level comparison must at least
+  read, with no canonical text, no chunks and no differences located;
+- the verification: ``include.dataloader.verification.verify`` (the verify task's code path: the source's
+  catalog, the scope, DB Sentinel's ``compare_tables`` of the two engines), on the equal tables.
+
+    .venv/bin/python bench/verify_bench.py --rows 1000000
+
+Prints a Markdown table for bench/RESULTS.md. Goal: the verification under 0.5x the load's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+warnings.simplefilter("ignore")
+
+from include.local import postgres  # noqa: E402
+
+
+def create_source(url: str, rows: int) -> None:
+    """The loader benchmark's table shape: bigint key, text, numeric(12,2), timestamp, int."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric(12,2),
+                               updated_at timestamp(6) NOT NULL, category int)"""
+        )
+        conn.execute(
+            """INSERT INTO t SELECT g, md5(g::text), (g %% 100000) / 100.0,
+                      timestamp '2024-01-01' + g * interval '1 second', g %% 7
+               FROM generate_series(1, %s) g""",
+            (rows,),
+        )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE t")
+
+
+def control_row():
+    from include.control.model import ControlRow
+
+    return ControlRow.from_mapping(
+        {
+            "control_key": "bench.t",
+            "db_config_key": "bench",
+            "source_schema": "public",
+            "source_table_name": "t",
+            "destination_schema": "bench",
+            "destination_table_name": "t",
+            "load_strategy": "full",
+            "cron": "@daily",
+            "primary_key_columns": ["id"],
+            "verify": True,
+        }
+    )
+
+
+def load(url: str, root: Path) -> float:
+    from include.dataloader.dialects import ConnectionParams, dialect_for
+    from include.dataloader.readers import local_reader
+    from include.dataloader.source import SourceTable
+    from include.dataloader.strategies import full
+    from include.dataloader.strategies.base import LoadContext
+    from include.dataloader.target import LocalWarehouse
+    from include.local import spark as local_spark
+
+    warehouse = LocalWarehouse(local_spark.session(), root)
+    dialect = dialect_for("postgresql")
+    reader = local_reader(local_spark.session(), dialect, ConnectionParams(url=url), warehouse.extract_staging())
+    start = time.perf_counter()
+    try:
+        full.load(LoadContext(SourceTable(control_row(), dialect, reader), warehouse))
+    finally:
+        reader.close()
+    return time.perf_counter() - start
+
+
+def floor(url: str, root: Path) -> tuple[float, float, float]:
+    """One MD5 aggregate scan of each side, both at once; and each one's own seconds."""
+    from include.local import spark as local_spark
+
+    spark = local_spark.session()
+    path = root / "bronze" / "bench" / "t"
+
+    def source() -> float:
+        start = time.perf_counter()
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "SELECT count(*), sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint) FROM t"
+            ).fetchone()
+        return time.perf_counter() - start
+
+    def bronze() -> float:
+        start = time.perf_counter()
+        text = "concat_ws('|', id, name, CAST(amount AS STRING), CAST(updated_at AS STRING), category)"
+        spark.sql(
+            f"SELECT count(*), sum(CAST(conv(substr(md5({text}), 1, 15), 16, 10) AS DECIMAL(20, 0))) "
+            f"FROM delta.`{path}`"
+        ).collect()
+        return time.perf_counter() - start
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.submit(source), pool.submit(bronze)
+        source_seconds, bronze_seconds = a.result(), b.result()
+    return time.perf_counter() - start, source_seconds, bronze_seconds
+
+
+def verify(url: str, root: Path, out: Path) -> tuple[float, dict]:
+    from include.dataloader.dialects import ConnectionParams
+    from include.dataloader.verification import local_bronze
+    from include.dataloader.verification import verify as verify_load
+
+    start = time.perf_counter()
+    result = verify_load(
+        control_row(),
+        "postgresql",
+        ConnectionParams(url=url),
+        local_bronze(control_row(), root),
+        run_id="bench",
+        watermark=None,
+        out_dir=out,
+    )
+    return time.perf_counter() - start, result.as_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="verify-bench-"))
+    server = postgres.start(work / "pg")
+    try:
+        url = postgres.create_database(server.get_uri(), "verify_bench", replace=True)
+        create_source(url, args.rows)
+        from include.local import spark as local_spark
+
+        local_spark.session()  # started before the clocks: Sail's start-up is no part of either
+        load_seconds = load(url, work / "warehouse")
+        floor_seconds, source_scan, bronze_scan = floor(url, work / "warehouse")
+        verify_seconds, result = verify(url, work / "warehouse", work / "artifacts")
+        assert result["status"] == "equal", result  # the tables are equal: anything else is a bug, not a figure
+        print(f"\n{args.rows:,} rows; verification: {result['matching']:,} matching, status {result['status']}\n")
+        print("| measurement | seconds |")
+        print("|---|---|")
+        print(f"| full load (this loader) | {load_seconds:.2f} |")
+        print(f"| floor: one MD5 scan of each side, at once | {floor_seconds:.2f} |")
+        print(f"| (PostgreSQL scan alone / Delta scan on Sail alone) | {source_scan:.2f} / {bronze_scan:.2f} |")
+        print(f"| verification (`verify`, compare_tables) | {verify_seconds:.2f} |")
+        print(f"\n- verification / load: **{verify_seconds / load_seconds:.2f}x** (goal: under 0.5x)")
+        print(f"- verification / floor: **{verify_seconds / floor_seconds:.2f}x**")
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
