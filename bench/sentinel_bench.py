@@ -63,7 +63,8 @@ def undo(source: str, target: str) -> None:
 
 def ours(source: str, target: str) -> int:
     spec = TableSpec(table_name="t", primary_key=("id",), chunk_size=10_000)
-    comparator = TableComparator(spec, lambda: psycopg.connect(source), lambda: psycopg.connect(target), max_threads=2)
+    # the engine's default of 4 threads (a config's max_threads), as reladiff runs with its defaults
+    comparator = TableComparator(spec, lambda: psycopg.connect(source), lambda: psycopg.connect(target))
     return len(comparator.compare().keys("different"))
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from operator import ne
 from typing import Any
 
 from include.dbapi import lost_connection
@@ -26,8 +27,9 @@ log = logging.getLogger(__name__)
 Connect = Callable[[], Any]  # a DB-API connection (psycopg, oracledb), used as a context manager
 
 
-def fetch(conn, sql: str, params: Any = None) -> list[tuple]:
-    cursor = conn.cursor()
+def fetch(conn, sql: str, params: Any = None, *, binary: bool = False) -> list[tuple]:
+    """``binary``: a psycopg cursor in the binary protocol (whole numbers read without parsing text)."""
+    cursor = conn.cursor(binary=True) if binary else conn.cursor()
     try:
         cursor.execute(sql, params if params is not None else {})
         rows = cursor.fetchall()
@@ -370,24 +372,26 @@ class TableComparator:
 
     # -- compare ------------------------------------------------------------------------------------
 
-    def _both(self, build) -> tuple[list[tuple], list[tuple]]:
+    def _both(self, build, *, binary: bool = False) -> tuple[list[tuple], list[tuple]]:
         """Run a query on both sides at the same time: the target's in a helper thread. ``build(dialect,
-        table, where, columns)`` makes each side's query, ``columns`` is the side's ``columns(names)``."""
+        table, where, columns)`` makes each side's query, ``columns`` is the side's ``columns(names)``;
+        ``binary``: rows of whole numbers only, read in the binary protocol where the dialect's driver has it."""
         if self._other_side is None:
             with self._lock:
                 self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
 
         def run(side: str):
             dialect, table, where = self.side(side)
-            return self._fetch(side, build(dialect, table, where, lambda cols: self._typed(side, cols)))
+            query = build(dialect, table, where, lambda cols: self._typed(side, cols))
+            return self._fetch(side, query, binary=binary and dialect.binary_transfer)
 
         target = self._other_side.submit(run, "target")
         source = run("source")
         return source, target.result()
 
-    def _fetch(self, side: str, query) -> list[tuple]:
+    def _fetch(self, side: str, query, *, binary: bool = False) -> list[tuple]:
         try:
-            return fetch(self._connection(side), *query)
+            return fetch(self._connection(side), *query, binary=binary)
         except Exception as exc:
             if not lost_connection(exc):
                 raise
@@ -419,9 +423,10 @@ class TableComparator:
         """Checksums per segment in one scan of each side; then (key, hash) of the differing segments."""
         pk = self.spec.primary_key
         if chunk.segments:
+            stride = self._stride(chunk)
             source_parts, target_parts = self._both(
                 lambda d, table, where, typed: d.segment_checksums_sql(
-                    table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments
+                    table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments, stride
                 )
             )
             src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
@@ -450,28 +455,82 @@ class TableComparator:
                 source_rows, target_rows = self._both(
                     lambda d, table, where, typed, lo=lower, hi=upper: d.row_hashes_sql(
                         table, typed(columns), pk, lo, hi, where
-                    )
+                    ),
+                    binary=self._integer_key(),
                 )
                 source_hashes.update(_hashes(source_rows, len(pk)))
                 target_hashes.update(_hashes(target_rows, len(pk)))
             _locate(result, source_hashes, target_hashes, len(pk))
         return result
 
+    def _integer_key(self) -> bool:
+        """The key is one whole-number column on both sides."""
+        keys = self.schema.key_columns
+        if len(keys) != 1:
+            return False
+        target = self.schema.side_keys("target")[0][1]
+        return self.dialect.integer_key(keys[0][1]) and self.target_dialect.integer_key(target)
+
+    def _stride(self, chunk: Chunk) -> int | None:
+        """The spacing of the chunk's segment starts when the key is one whole-number column on both sides
+        and they are evenly spaced (a dense key's plan): segments are then numbered by arithmetic."""
+        if len(chunk.segments) < 2 or not self._integer_key():
+            return None
+        starts = [s[0] for s in chunk.segments]
+        if not all(type(s) is int for s in starts):
+            return None
+        stride = starts[1] - starts[0]
+        evenly = stride > 0 and all(b - a == stride for a, b in itertools.pairwise(starts))
+        return stride if evenly else None
+
     def _compare_stream(self, chunk: Chunk, columns) -> ChunkResult:
         """(key, hash) of every row of the chunk from both sides at once, compared here: cheaper than
         checksums when most segments differ (the chunk is read once, not twice)."""
         pk = self.spec.primary_key
-        source_rows, target_rows = self._both(
-            lambda d, table, where, typed: d.row_hashes_sql(table, typed(columns), pk, chunk.lower, chunk.upper, where)
-        )
-        source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
-        result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=source_hashes == target_hashes)
-        if not result.equal:
-            _locate(result, source_hashes, target_hashes, len(pk))
+        if self._integer_key() and self.dialect.binary_transfer and self.target_dialect.binary_transfer:
+            result = self._compare_arrays(chunk, columns)
+        else:
+            source_rows, target_rows = self._both(
+                lambda d, table, where, typed: d.row_hashes_sql(
+                    table, typed(columns), pk, chunk.lower, chunk.upper, where
+                )
+            )
+            source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
+            equal = source_hashes == target_hashes
+            result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=equal)
+            if not result.equal:
+                _locate(result, source_hashes, target_hashes, len(pk))
         segments = len(chunk.segments) + 1
         self._dense = len(result.missing_in_target) + len(result.missing_in_source) + len(result.different) > (
             segments // 2
         )
+        return result
+
+    def _compare_arrays(self, chunk: Chunk, columns) -> ChunkResult:
+        """The chunk's keys and row hashes as two arrays per side, in key order (an integer key, read in
+        the binary protocol): when both sides hold the same keys in the same order, the differing rows are
+        the positions whose hashes differ, found without a Python object per row; otherwise by key."""
+        pk = self.spec.primary_key
+        (source,), (target,) = self._both(
+            lambda d, table, where, typed: d.row_hash_arrays_sql(
+                table, typed(columns), pk, chunk.lower, chunk.upper, where
+            ),
+            binary=True,
+        )
+        (source_keys, source_hashes), (target_keys, target_hashes) = (
+            (keys or [], hashes or []) for keys, hashes in (source, target)
+        )
+        equal = source_keys == target_keys and source_hashes == target_hashes
+        result = ChunkResult(chunk.index, len(source_keys), len(target_keys), equal=equal)
+        if equal:
+            return result
+        if source_keys == target_keys:  # each key at the same position on both sides
+            result.different = sorted(
+                (k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes))
+            )
+        else:
+            source_map = dict(zip(source_keys, source_hashes, strict=True))
+            _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
         return result
 
     def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:

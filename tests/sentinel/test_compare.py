@@ -303,3 +303,35 @@ def test_a_dense_integer_key_is_planned_from_its_range_and_a_sparse_one_from_its
     result = comparator(pair, table="sparse").compare()
     assert scans == ['"sparse"'] and result.keys("different") == [(250000,)]
     assert [c.source_rows for c in result.chunks] == [100] * 5
+
+
+def test_a_dense_integer_key_numbers_its_segments_by_arithmetic_exactly_at_their_edges(pair, monkeypatch):
+    strides = []
+    real = PostgresSentinel.segment_checksums_sql
+    monkeypatch.setattr(
+        PostgresSentinel,
+        "segment_checksums_sql",
+        lambda self, *a: strides.append(a[-1]) or real(self, *a),
+    )
+    pair.sql("target", "INSERT INTO accounts (id, name) VALUES (-5, 'below'), (0, 'below')")  # under the plan
+    pair.sql("target", "UPDATE accounts SET name = 'edge' WHERE id IN (1, 4, 5, 100, 101, 1000)")
+    result = comparator(pair).compare()  # segments of 4 keys: 1-4, 5-8, ...
+    assert set(strides) == {4}
+    assert result.keys("missing_in_source") == [(-5,), (0,)]
+    assert result.keys("different") == [(1,), (4,), (5,), (100,), (101,), (1000,)]
+
+
+def test_chunks_where_most_rows_differ_are_read_as_key_and_hash_arrays_exactly(pair, monkeypatch):
+    arrays = []
+    real = PostgresSentinel.row_hash_arrays_sql
+    monkeypatch.setattr(PostgresSentinel, "row_hash_arrays_sql", lambda self, *a: arrays.append(a[3]) or real(self, *a))
+    pair.sql("target", "UPDATE accounts SET name = 'dense' WHERE id <= 300 AND id % 3 = 0")  # every segment
+    pair.sql("target", "DELETE FROM accounts WHERE id IN (250, 251)")
+    pair.sql("target", "INSERT INTO accounts (id, name) VALUES (5000, 'new')")
+    c = comparator(pair)
+    c.max_threads = 1  # chunk by chunk: the chunks after the first dense one are read as arrays
+    result = c.compare()
+    assert arrays  # chunks 1 and 2 (keys from 101), as arrays on both sides
+    assert result.keys("different") == [(k,) for k in range(3, 301, 3) if k not in (250, 251)]
+    assert result.keys("missing_in_target") == [(250,), (251,)]
+    assert result.keys("missing_in_source") == [(5000,)]

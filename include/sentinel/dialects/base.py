@@ -35,6 +35,7 @@ class SentinelDialect:
     row_values = True  # (a, b) >= (x, y) is understood
     tuple_in = True  # (a, b) IN ((x, y), ...) is understood
     session_setup: tuple[str, ...] = ()  # run on every new connection
+    binary_transfer = False  # the driver's cursor(binary=True) reads whole numbers without text
     begin: str | None = None  # starts a batch of the sync file
     commit: str | None = "COMMIT;"  # ends one
 
@@ -233,10 +234,18 @@ class SentinelDialect:
 
         return bucket(0, len(thresholds)), params
 
-    def segment_checksums_sql(self, table: str, columns, pk, lower, upper, where, thresholds):
-        """Count and hash sum per segment of a chunk, from one scan of the chunk."""
+    def stride_segment(self, key: str, first: int, stride: int, count: int) -> tuple[str, Params] | None:
+        """The segment number of a whole-number key whose ``count`` thresholds are ``first`` and every
+        ``stride`` after it, by arithmetic instead of comparisons (numbered as ``segment_of``); None where
+        the dialect's division does not truncate whole numbers."""
+        return None
+
+    def segment_checksums_sql(self, table: str, columns, pk, lower, upper, where, thresholds, stride=None):
+        """Count and hash sum per segment of a chunk, from one scan of the chunk; ``stride``: the thresholds
+        of a whole-number key are evenly spaced this far apart."""
         condition, params = self._range(pk, lower, upper, where)
-        segment, segment_params = self.segment_of(pk, thresholds)
+        found = self.stride_segment(pk[0], thresholds[0][0], stride, len(thresholds)) if stride else None
+        segment, segment_params = found or self.segment_of(pk, thresholds)
         return (
             f"SELECT segment, COUNT(*), SUM(h) FROM (SELECT {segment} AS segment, {self.hash_number(columns)} AS h "
             f"FROM {table} WHERE {condition}) s GROUP BY segment",
@@ -247,6 +256,10 @@ class SentinelDialect:
         condition, params = self._range(pk, lower, upper, where)
         keys = ", ".join(self.ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
+
+    def row_hash_arrays_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
+        """One row: the array of the keys (one column) and the array of their row hashes, in key order."""
+        raise NotImplementedError(f"{self.name} has no arrays: read row_hashes_sql")
 
     # -- chunks that need no order: buckets of the key's hash ------------------------------------
     # When the key columns sort differently on the two sides, a key range would hold different rows on each:
