@@ -153,6 +153,10 @@ def test_a_killed_compare_task_cleared_from_the_api_ends_as_an_uninterrupted_com
     stored = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in chunks.glob("chunk_*.json")}
     assert stored_before.items() <= stored.items() and len(stored) == ROWS // CHUNK - 1
     alerts_at_kill = tier.alerts_for(f"/{CONFIG}")
+    print(  # the figures RELIABILITY.md quotes (pytest -s)
+        f"killed compare_chunks[{victim['map_index']}] waiting in its query, {len(stored_before)} of {ROWS // CHUNK} "
+        f"chunks stored before it, {len(running)} compare tasks waiting, {len(alerts_at_kill)} alerts at the kill"
+    )
 
     tier.call(
         "POST",
