@@ -111,6 +111,11 @@ class SessionLayout(Layout):
 
 
 def _write(path, text: str) -> None:
+    """Whole or not at all: a task killed mid-write must leave no partial chunk result, which a re-run would
+    trust. A local folder (a Path, or an ObjectStoragePath on file://) gets a temporary file and a rename;
+    an object store's object appears whole or not at all."""
+    if not isinstance(path, Path) and getattr(path, "protocol", None) in ("file", "local"):
+        path = Path(path.path)
     if isinstance(path, Path):
         write_atomically(path, text)
     else:
