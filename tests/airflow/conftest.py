@@ -245,6 +245,7 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
             "AIRFLOW_CONN_TIER_SOURCE": airflow_conn_json(source_url),
             "TIER_SOURCE_URL": source_url,
             "DATALOADER_RETRIES": "0",
+            "DATALOADER_CLAIM_POLL_SECONDS": "5",  # a backfill's runs wait for each other: look again soon
             "SENTINEL_RETRIES": "0",  # a killed compare task fails at once: the test clears it
             "DATALOADER_CHANGE_POLL_SECONDS": "2",
             "DATALOADER_CHANGE_WAIT_MINUTES": "15",
