@@ -470,6 +470,19 @@ def parse_field(name: str, text: str | None) -> Any:
     return text
 
 
+def parse_fields(control_key: str | None, raw: Mapping[str, str | None]) -> dict[str, Any]:
+    """Shell or form values converted to their fields' types (``parse_field``); every problem at once."""
+    values, problems = {}, []
+    for name, text in raw.items():
+        try:
+            values[name] = parse_field(name, text)
+        except InvalidFieldValue as exc:
+            problems.append(exc.problem)
+    if problems:
+        raise InvalidControlRow(control_key, problems)
+    return values
+
+
 def strategy_requirements() -> dict[str, list[str]]:
     """The fields each load strategy needs besides the required ones (the same rules as the validation)."""
     needs: dict[str, list[str]] = {}

@@ -40,10 +40,9 @@ from include.control.model import (
     FieldProblem,
     InvalidControlRow,
     InvalidDbConfig,
-    InvalidFieldValue,
     dbconfig_problems,
     field_kind,
-    parse_field,
+    parse_fields,
     strategy_requirements,
 )
 from include.control.repository import ControlRepository, ControlRowNotFound
@@ -156,19 +155,6 @@ def _show(repo: ControlRepository, key: str) -> str:
 # -- typed fields ---------------------------------------------------------------------------------
 
 
-def _typed_fields(control_key: str | None, raw: Mapping[str, str | None]) -> dict[str, Any]:
-    """Shell values converted to their fields' types; every problem is reported at once."""
-    values, problems = {}, []
-    for name, text in raw.items():
-        try:
-            values[name] = parse_field(name, text)
-        except InvalidFieldValue as exc:
-            problems.append(exc.problem)
-    if problems:
-        raise InvalidControlRow(control_key, problems)
-    return values
-
-
 def _assignments(control_key: str, assignments: Sequence[str]) -> dict[str, Any]:
     raw: dict[str, str] = {}
     for item in assignments:
@@ -179,7 +165,7 @@ def _assignments(control_key: str, assignments: Sequence[str]) -> dict[str, Any]
                 [FieldProblem(name or item, f"--set {item!r} has no '='", "write FIELD=VALUE, e.g. cron='0 * * * *'")],
             )
         raw[name.strip()] = text
-    return _typed_fields(control_key, raw)
+    return parse_fields(control_key, raw)
 
 
 def _metavar(name: str) -> str:
@@ -371,7 +357,7 @@ def run(args: argparse.Namespace) -> str:
             return format_table(repo.list_dbconfigs(), ("db_config_key", "db_type", "db_kv_scope", "db_config_value"))
         case ("tables", "add"):
             raw = {n: getattr(args, n) for n in CONFIG_FIELDS if getattr(args, n, None) is not None}
-            fields = _typed_fields(args.control_key, raw)
+            fields = parse_fields(args.control_key, raw)
             if args.inactive:
                 fields["is_active"] = False
             row = repo.add(ControlRow.from_mapping(fields))

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from include.control.model import CONFIG_FIELDS, ControlRow, InvalidControlRow, InvalidFieldValue, parse_field
+from include.control.model import CONFIG_FIELDS, ControlRow, parse_fields
 from include.control.repository import ControlRepository
 from include.dataloader import operations
 from include.dataloader.monitors.rest import AirflowRest
@@ -42,22 +42,9 @@ def field_text(value: Any) -> str:
     return str(value)
 
 
-def typed_fields(control_key: str | None, raw: Mapping[str, str | None]) -> dict[str, Any]:
-    """Form values converted to their fields' types, as the CLI converts its flags; every problem at once."""
-    values, problems = {}, []
-    for name, text in raw.items():
-        try:
-            values[name] = parse_field(name, text)
-        except InvalidFieldValue as exc:
-            problems.append(exc.problem)
-    if problems:
-        raise InvalidControlRow(control_key, problems)
-    return values
-
-
 def add_row(url: str, user: str, form: Mapping[str, str]) -> str:
     raw = {n: form[n] for n in CONFIG_FIELDS if (form.get(n) or "").strip()}
-    fields = typed_fields(raw.get("control_key"), raw)
+    fields = parse_fields(raw.get("control_key"), raw)
     row = repository(url, user).add(ControlRow.from_mapping(fields))
     return f"added {row['control_key']} ({row['load_strategy']}, next load {row['next_load_date_time']})"
 
@@ -74,7 +61,7 @@ def edit_row(url: str, user: str, control_key: str, form: Mapping[str, str]) -> 
     }
     if not raw:
         return f"{control_key}: nothing changed"
-    repo.update(control_key, typed_fields(control_key, raw))
+    repo.update(control_key, parse_fields(control_key, raw))
     return f"updated {control_key}: {', '.join(sorted(raw))}"
 
 
