@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import traceback
+
 from include.control.lifecycle import Lifecycle, RowBusy
 from include.control.repository import ControlRepository
 
 KEY = "sales.orders"
+WATERMARK = "2026-11-30 23:59:59.999999+00:00"  # the row's cursor is a timestamp
 
 
 def one_run(url: str, run_id: str, barrier, rows: int) -> str:
@@ -27,7 +30,7 @@ def one_finish(url: str, name: str, barrier, run_id: str, how: str) -> str:
     repo = ControlRepository(url, change_source=f"worker:{how}")
     barrier.wait()
     done = {
-        "succeed": lambda: repo.succeed(KEY, run_id, rows_processed=1, watermark="w"),
+        "succeed": lambda: repo.succeed(KEY, run_id, rows_processed=1, watermark=WATERMARK),
         "fail": lambda: repo.fail(KEY, run_id, "failed by a racing worker"),
         "cancel": lambda: repo.cancel(KEY, run_id, "Cancelled - exceeded timeout"),
         "orphan": lambda: repo.end_orphaned_run(KEY, run_id, "Ended: its owner is gone"),
@@ -36,5 +39,12 @@ def one_finish(url: str, name: str, barrier, run_id: str, how: str) -> str:
 
 
 def in_process(queue, target, url: str, name: str, barrier, *extra) -> None:
-    """A worker in a process of its own: its result goes back through ``queue`` as (name, result)."""
-    queue.put((name, target(url, name, barrier, *extra)))
+    """A worker in a process of its own: its result goes back through ``queue`` as (name, result).
+
+    An exception goes back too, as its traceback: a worker that died silently would leave the test waiting
+    on the queue with nothing to say why."""
+    try:
+        result = target(url, name, barrier, *extra)
+    except BaseException:
+        result = "error: " + traceback.format_exc()
+    queue.put((name, result))
