@@ -709,6 +709,14 @@ class ControlRepository:
             {"k": control_key},
         )
 
+    def latest_runs(self, control_key: str, limit: int) -> list[Row]:
+        """A row's last ``limit`` runs, oldest first (historical_metadata_key_id_idx read backwards)."""
+        newest_first = self._all(
+            "SELECT * FROM historical_metadata WHERE control_key = %(k)s ORDER BY id DESC LIMIT %(limit)s",
+            {"k": control_key, "limit": limit},
+        )
+        return newest_first[::-1]
+
     def history(self, control_key: str) -> list[Row]:
         return self._all(
             "SELECT * FROM table_control_history WHERE control_key = %(k)s ORDER BY id", {"k": control_key}

@@ -134,7 +134,7 @@ def _show(repo: ControlRepository, key: str) -> str:
     row = repo.require(key)
     width = max(map(len, row))
     lines = [f"{k.ljust(width)}  {'' if v is None else v}" for k, v in row.items()]
-    runs = repo.runs(key)[-5:]
+    runs = repo.latest_runs(key, 5)
     if runs:
         cols = (
             "run_id",

@@ -199,7 +199,7 @@ def test_dbconfig_and_db_commands(cli):
     code, out, _ = cli("dbconfig", "add", "ora_prod", "--db-type", "oracle", "--value", '{"host": "kv-ora-host"}')
     assert code == 0 and "ora_prod (oracle) saved" in out
     assert "kv-ora-host" in cli("dbconfig", "list")[1]
-    assert cli("db", "current")[1].strip() == migrate.head_revision() == "0007"
+    assert cli("db", "current")[1].strip() == migrate.head_revision() == "0008"
 
 
 # -- values typed as on a shell -------------------------------------------------------------------

@@ -55,3 +55,26 @@ def test_the_database_refuses_rows_that_bypass_the_cli(repo, control_url, change
 def test_unknown_db_type_is_refused_by_the_database(control_url):
     with pytest.raises(psycopg.errors.CheckViolation, match="dbconfig_db_type_known"):
         execute(control_url, "INSERT INTO table_control_dbconfig (db_config_key, db_type) VALUES ('x', 'mysql')")
+
+
+def test_a_rows_latest_runs_come_from_the_key_id_index_not_a_sort(repo, control_url):
+    add(repo)
+    execute(  # 100 runs each of 50 rows, interleaved as the scheduler writes them
+        control_url,
+        """INSERT INTO historical_metadata (control_key, run_id, load_status)
+           SELECT CASE WHEN n % 50 = 0 THEN 'sales.orders' ELSE 'other.t' || n % 50 END, 'run-' || n, 'Succeeded'
+             FROM generate_series(1, 5000) AS n""",
+    )
+    execute(control_url, "ANALYZE historical_metadata")
+
+    latest = repo.latest_runs("sales.orders", 3)
+    [(plan,)] = execute(
+        control_url,
+        "EXPLAIN (FORMAT JSON) SELECT * FROM historical_metadata "
+        "WHERE control_key = 'sales.orders' ORDER BY id DESC LIMIT 3",
+    )
+
+    assert [r["run_id"] for r in latest] == ["run-4900", "run-4950", "run-5000"]  # oldest first
+    scan = plan[0]["Plan"]["Plans"][0]
+    assert (scan["Node Type"], scan["Index Name"]) == ("Index Scan", "historical_metadata_key_id_idx")
+    assert scan["Scan Direction"] == "Backward"

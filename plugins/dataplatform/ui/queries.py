@@ -79,6 +79,7 @@ def dbconfigs(url: str) -> list[dict]:
 
 
 def recent_runs(url: str, control_key: str, limit: int = RECENT) -> list[dict]:
+    """The row's latest runs (the index on control_key, id, read backwards)."""
     with connect(url) as conn:
         return conn.execute(
             """SELECT run_id, load_status, load_queued_time, load_start_time, load_end_time, rows_processed,
