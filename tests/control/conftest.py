@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from include.dataloader.cli import main
+from tests.control.helpers import dataloader_cli
 
 
 @pytest.fixture
 def cli(control_url, capsys):
     """``cli(*argv) -> (exit code, stdout, stderr)`` of ``dataloader --db-url <the test's database> ...``."""
-
-    def run(*argv):
-        code = main(["--db-url", control_url, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return dataloader_cli(control_url, capsys)

@@ -34,6 +34,18 @@ def add(repo: ControlRepository, control_key: str = "sales.orders", **overrides:
     return repo.add(row(control_key, **overrides))
 
 
+def dataloader_cli(control_url: str, capsys):
+    """``run(*argv) -> (exit code, stdout, stderr)`` of ``dataloader --db-url <control_url> ...`` in this process."""
+    from include.dataloader.cli import main
+
+    def run(*argv):
+        code = main(["--db-url", control_url, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 def execute(url: str, query: str, params: Any = None) -> list[tuple]:
     with psycopg.connect(url) as conn:
         cur = conn.execute(query, params)

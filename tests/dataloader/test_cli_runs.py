@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from include.control.repository import ControlRepository
-from include.dataloader.cli import main
 from include.dataloader.run_owner import Process, operator
 from include.dataloader.target import LocalWarehouse, TableName
-from tests.control.helpers import TOKEN_REQUEST, RecordingApi, execute
+from tests.control.helpers import TOKEN_REQUEST, RecordingApi, dataloader_cli, execute
 from tests.dataloader.conftest import control_row
 
 KEY = "test.orders"
@@ -40,12 +39,8 @@ def orders(repo, source_url, source_sql, monkeypatch, tmp_path):
 
 @pytest.fixture
 def cli(control_url, capsys):
-    def run(*argv):
-        code = main(["--db-url", control_url, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    """The control CLI (``tests/control``'s ``cli``), not this folder's ``CliLoads`` of the same name."""
+    return dataloader_cli(control_url, capsys)
 
 
 @contextmanager
