@@ -90,6 +90,14 @@ def test_exact_text_becomes_decimal_38_10_with_nulls_kept():
     assert decimals.to_pylist() == [*TEXTS.values(), None]
 
 
+def test_texts_that_fit_exactly_land_unchanged():
+    fit = [t for t, d in TEXTS.items() if Decimal(t) == d]  # Arrow's own cast takes these: no rounding
+    decimals = exact_decimals(pa.array([*fit, None], pa.large_string()), table='"SALES"."LEDGER"', column="ID")
+    assert len(fit) == 2
+    assert decimals.type == pa.decimal128(38, 10)
+    assert decimals.to_pylist() == [*(TEXTS[t] for t in fit), None]
+
+
 @pytest.mark.parametrize(
     "text", ["12345678901234567890123456789", "9999999999999999999999999999.99999999995", "1E+125"]
 )
