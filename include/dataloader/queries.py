@@ -34,12 +34,16 @@ class SourceQueries:
         table: str,
         columns: list[str] | None = None,
         text_columns: frozenset[str] = frozenset(),
+        exact_text_columns: frozenset[str] = frozenset(),
     ):
-        """:param text_columns: columns read as their text form (their type is TEXT in the dialect's map)."""
+        """:param text_columns: columns read as their text form (their type is TEXT in the dialect's map).
+        :param exact_text_columns: columns the native driver would round, read as the dialect's
+            ``exact_text`` (the local engine only)."""
         self.dialect = dialect
         self.table = exp.table_(table, db=schema, quoted=True)
         self.columns = columns
         self.text_columns = text_columns
+        self.exact_text_columns = exact_text_columns
 
     def _col(self, name: str) -> exp.Column:
         return exp.column(name, quoted=True)
@@ -53,6 +57,8 @@ class SourceQueries:
     def _project(self, name: str) -> exp.Expression:
         if name in self.text_columns:
             return exp.alias_(self.dialect.as_text(self._col(name)), name, quoted=True)
+        if name in self.exact_text_columns:
+            return exp.alias_(self.dialect.exact_text(self._col(name)), name, quoted=True)
         return self._col(name)
 
     def _select(self, where: exp.Expression | None = None) -> str:

@@ -35,6 +35,7 @@ INLINE_BYTES = 8 * 1024 * 1024  # above this a result is staged as files (gRPC's
 
 class SourceReader(Protocol):
     num_partitions: int  # 1: the reader cannot split a read
+    native_driver: bool  # the dialect's Python driver (arrow_batches), not Spark's own reader
 
     def read(self, query: str, partitioning: Partitioning | None = None) -> DataFrame: ...
 
@@ -52,6 +53,8 @@ class Partitioning:
 class SparkSourceReader:
     """:param fetch_size: rows per round trip; the drivers' defaults (10 for Oracle) are far too small.
     :param num_partitions: parallel connections for a large read split on an integer key."""
+
+    native_driver = False
 
     def __init__(
         self,
@@ -108,6 +111,7 @@ class ArrowSourceReader:
     """
 
     num_partitions = 1
+    native_driver = True
 
     def __init__(
         self,

@@ -75,6 +75,7 @@ class SourceTable:
             self.row.source_table_name,
             [c.name for c in self.columns],
             frozenset(c.name for c in self.columns if self.dialect.reads_as_text(c)),
+            frozenset(c.name for c in self.columns if self.reader.native_driver and self.dialect.driver_inexact(c)),
         )
 
     def target_name(self, source_column: str) -> str:

@@ -134,6 +134,8 @@ ORACLE_DATA = pa.table(
         "NAME": ["a", "b", None],
         "ORDERED": pa.array([datetime(2024, 1, 1, 13, 14, 15)] * 3, pa.timestamp("s")),  # DATE: with a time
         "PAID_AT": pa.array([datetime(2024, 1, 2, 3, 4, 5, 6)] * 3, pa.timestamp("us", "UTC")),
+        # a NUMBER without precision, selected as TO_CHAR(..., 'TM9'): the driver's text
+        "BIG": pa.array(["1234567890123456789", "-.00000000012345", None], pa.large_string()),
     }
 )
 
@@ -146,6 +148,7 @@ def test_oracle_thin_mode_fetches_exact_decimals_in_batches(spark, tmp_path, mon
         ("NAME", "VARCHAR2", None, None),
         ("ORDERED", "DATE", None, None),
         ("PAID_AT", "TIMESTAMP(6) WITH TIME ZONE", None, None),
+        ("BIG", "NUMBER", None, None),
     )
     answers = {"all_tab_columns": columns, 'FROM "SALES"."ORDERS"': ORACLE_DATA}
 
@@ -162,7 +165,10 @@ def test_oracle_thin_mode_fetches_exact_decimals_in_batches(spark, tmp_path, mon
         "data_scale AS numeric_scale FROM all_tab_columns WHERE table_name = 'ORDERS' AND owner = 'SALES' "
         "ORDER BY column_id NULLS FIRST"
     )
-    data_sql = 'SELECT "ORDER_ID", "AMOUNT", "NAME", "ORDERED", "PAID_AT" FROM "SALES"."ORDERS"'
+    data_sql = (
+        'SELECT "ORDER_ID", "AMOUNT", "NAME", "ORDERED", "PAID_AT", '
+        "TO_CHAR(\"BIG\", 'TM9', 'NLS_NUMERIC_CHARACTERS=''.,''') AS \"BIG\" FROM \"SALES\".\"ORDERS\""
+    )
     login = ("connect", {"user": "loader", "password": "canary-p;w}d", "dsn": "db.example.internal:1521/SALES"})
     assert calls == [
         login,
@@ -174,11 +180,13 @@ def test_oracle_thin_mode_fetches_exact_decimals_in_batches(spark, tmp_path, mon
     ]
     assert landed(ctx) == (
         {"ORDER_ID": "bigint", "AMOUNT": "decimal(12,2)", "NAME": "string", "ORDERED": "timestamp_ntz",
-         "PAID_AT": "timestamp"},
+         "PAID_AT": "timestamp", "BIG": "decimal(38,10)"},
         [
-            (1, Decimal("1.50"), "a", datetime(2024, 1, 1, 13, 14, 15), datetime(2024, 1, 2, 3, 4, 5, 6)),
-            (2, None, "b", datetime(2024, 1, 1, 13, 14, 15), datetime(2024, 1, 2, 3, 4, 5, 6)),
-            (3, Decimal("-2.25"), None, datetime(2024, 1, 1, 13, 14, 15), datetime(2024, 1, 2, 3, 4, 5, 6)),
+            (1, Decimal("1.50"), "a", datetime(2024, 1, 1, 13, 14, 15), datetime(2024, 1, 2, 3, 4, 5, 6),
+             Decimal("1234567890123456789.0000000000")),
+            (2, None, "b", datetime(2024, 1, 1, 13, 14, 15), datetime(2024, 1, 2, 3, 4, 5, 6),
+             Decimal("-0.0000000001")),
+            (3, Decimal("-2.25"), None, datetime(2024, 1, 1, 13, 14, 15), datetime(2024, 1, 2, 3, 4, 5, 6), None),
         ],
     )  # fmt: skip
 

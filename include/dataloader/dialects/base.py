@@ -182,6 +182,16 @@ class SourceDialect:
         """``column`` cast to the dialect's text type (the source's own text form of the value)."""
         return exp.cast(column, exp.DataType.build(self.TEXT_TYPE or "TEXT", dialect=self.sqlglot))
 
+    def driver_inexact(self, col: ColumnInfo) -> bool:
+        """Whether the native driver (the local engine) would hand ``col`` over inexactly, so that the
+        local engine selects it as ``exact_text`` and the dialect's ``arrow_batches`` turns it back into
+        its declared type. Spark's JDBC reader is exact and reads the column itself."""
+        return False
+
+    def exact_text(self, column: exp.Expression) -> exp.Expression:
+        """``column`` as text that holds its value exactly, whatever the session's settings."""
+        raise NotImplementedError(f"{self.name} reads no column as exact text")
+
     # -- catalog and connection ---------------------------------------------------------------------
 
     def columns_query(self, schema: str | None, table: str) -> str:

@@ -105,7 +105,7 @@ RULES: tuple[Rule, ...] = (
         "data_error",
         r"ORA-01722|ORA-01841|ORA-12899|Conversion failed when converting|Arithmetic overflow"
         r"|invalid input syntax for|numeric field overflow|value too long|Numeric value '.*' is not recognized"
-        r"|DIVIDE_BY_ZERO|ORA-01476",
+        r"|DIVIDE_BY_ZERO|ORA-01476|NumberDoesNotFit|DECIMAL_PRECISION_EXCEEDS_MAX_PRECISION|exceeds max precision",
         "REVIEW",
         0.8,
         "a source value cannot be converted: look at the data",

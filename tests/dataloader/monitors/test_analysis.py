@@ -136,6 +136,21 @@ def test_the_corpus_is_large_enough():
     assert {e for _, e in CORPUS} == {"RETRY", "REVIEW"}
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        'NumberDoesNotFit: oracle table "SALES"."LEDGER", column \'ID\': the value 1E+30 does not fit '
+        "decimal(38,10), the type a NUMBER declared without precision loads as (at most 28 integer digits); ...",
+        # Spark's JDBC reader on Databricks, for the same value
+        "org.apache.spark.SparkArithmeticException: [DECIMAL_PRECISION_EXCEEDS_MAX_PRECISION] Decimal precision "
+        "41 exceeds max precision 38. SQLSTATE: 22003",
+    ],
+)
+def test_an_unconstrained_number_too_wide_for_its_decimal_is_a_data_error_on_both_engines(message):
+    decision = RuleAnalyzer().analyze(message)
+    assert (decision.action, decision.confidence, decision.reason.split(":")[0]) == ("REVIEW", 0.8, "data_error")
+
+
 def test_an_unknown_error_goes_to_a_person_with_low_confidence():
     decision = RuleAnalyzer().analyze("KeyError: 'x'")
     assert (decision.action, decision.confidence) == ("REVIEW", 0.5)
