@@ -259,7 +259,7 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
                     "password": "canary-dapi-tier-token",
                 }
             ),
-            "DATALOADER_DATABRICKS_POLL_SECONDS": "1",
+            "DATALOADER_DATABRICKS_POLL_SECONDS": "5",  # the first poll one period after deferring
         },
     )
     stack.env = {**stack.env, "AIRFLOW_CONN_AIRFLOW_API": stack.api_connection()}  # what the monitors use

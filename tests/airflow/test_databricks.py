@@ -56,6 +56,38 @@ def polls(standin: DatabricksStandIn, run_id: int) -> int:
     return sum(str(b.get("run_id")) == str(run_id) for b in calls(standin, "runs/get"))
 
 
+def test_a_databricks_load_defers_and_succeeds(tier, databricks):
+    create_orders(tier, "db_orders")
+    tier.repository().add(control_row("db_orders", "incremental", **ORDERS, execution_target="databricks"))
+    tier.refresh_snapshot("tier.db_orders")
+
+    run_id = tier.trigger("tier.db_orders")
+    databricks_run_id = databricks_run(databricks, "tier.db_orders", run_id)
+    tier.wait_task("tier.db_orders", run_id, "load", "deferred")
+    # stored at submit time, while the run is still pending
+    assert tier.repository().get("tier.db_orders")["databricks_run_url"] == databricks.run_page_url(databricks_run_id)
+    databricks.release(databricks_run_id)
+
+    assert tier.wait_run("tier.db_orders", run_id) == "success", tier.task_states("tier.db_orders", run_id)
+    assert tier.task_states("tier.db_orders", run_id) == {("queue", -1): "success", ("load", -1): "success"}
+    assert databricks.runs[databricks_run_id].history[-1] == ("TERMINATED", "SUCCESS")
+    target = tier.warehouse_table("tier.db_orders")
+    assert sorted(target.column("order_id").to_pylist()) == list(range(1, 13))
+    row = tier.repository().get("tier.db_orders")
+    assert (row["last_status"], row["rows_processed"], row["incremental_value"]) == (
+        "Succeeded",
+        12,
+        "2024-01-04 00:00:00",
+    )
+    assert row["databricks_run_url"] == databricks.run_page_url(databricks_run_id)
+    [history] = tier.history("tier.db_orders", run_id)
+    assert (history["load_status"], history["rows_processed"]) == ("Succeeded", 12)
+    # the output is read from the task run: Databricks refuses runs/get-output for the submitted run's id
+    task_run_id = databricks.task_run_id(databricks_run_id)
+    assert task_run_id != databricks_run_id
+    assert [str(b["run_id"]) for b in calls(databricks, "runs/get-output")] == [str(task_run_id)]
+
+
 def test_marking_a_deferred_databricks_load_failed_cancels_its_run(tier, databricks):
     create_orders(tier, "db_cancel")
     tier.repository().add(control_row("db_cancel", "incremental", **ORDERS, execution_target="databricks"))

@@ -401,3 +401,66 @@ def test_a_skipped_run_fails_the_load_with_its_state_and_run_page(slow_job, repo
     assert "Skipped: a concurrent run is active" in str(error.value)
     assert slow_job.run_page_url(run_id) in str(error.value)
     assert repo.get("sales.orders")["last_status"] == "Failed"
+
+
+def test_a_run_ended_before_the_task_would_defer_completes_without_deferring(slow_job, repo, monkeypatch):
+    """Deferring on a run that has ended would only open Airflow 3.3's defer-exit race; the task reads it."""
+    from dataplatform.operators.load import DatabricksLoadOperator
+
+    submit = DatabricksLoadOperator._submit_or_reconnect
+
+    def submit_and_let_it_end(operator, context, payload):
+        run_id = submit(operator, context, payload)
+        slow_job.runs[run_id].done.wait(20)
+        return run_id
+
+    monkeypatch.setattr(DatabricksLoadOperator, "_submit_or_reconnect", submit_and_let_it_end)
+
+    with pytest.raises(Exception, match="printed no JSON summary") as error:  # not TaskDeferred
+        load_operator("/Workspace/slow/chatty.py").execute(task_context("run-1", TaskStateStore()))
+
+    assert len(submits(slow_job)) == 1  # one run, read at once
+    [run_id] = slow_job.runs
+    assert slow_job.run_page_url(run_id) in str(error.value)
+    row = repo.get("sales.orders")
+    assert row["last_status"] == "Failed" and slow_job.run_page_url(run_id) in row["last_status_message"]
+
+
+def test_the_trigger_polls_first_one_period_after_it_starts(slow_job, monkeypatch):
+    import asyncio
+
+    from airflow.providers.databricks.hooks.databricks import DatabricksHook
+    from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
+
+    from dataplatform.triggers.databricks_run import DatabricksRunTrigger
+
+    slow_job.hold = True
+    run_id = DatabricksHook("databricks_default").submit_run(one_task(SLOW))
+    args = {"run_id": run_id, "databricks_conn_id": "databricks_default", "polling_period_seconds": 7}
+    trigger = DatabricksRunTrigger(**args)
+    path, kwargs = trigger.serialize()
+    assert (path, kwargs) == (
+        "dataplatform.triggers.databricks_run.DatabricksRunTrigger",
+        DatabricksExecutionTrigger(**args).serialize()[1],
+    )
+
+    def polls() -> int:
+        return sum(1 for _, p, body in slow_job.requests if p.endswith("/jobs/runs/get") and body["run_id"] == run_id)
+
+    real_sleep, slept = asyncio.sleep, []
+
+    async def sleep(seconds, *a, **kw):
+        slept.append((seconds, polls()))
+        slow_job.end(run_id, "TERMINATED", "SUCCESS")  # ends while the trigger waits
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event
+
+    event = asyncio.run(first_event())
+
+    assert slept == [(7, 0)]  # one period's wait, before any poll; then the ended run's event at once
+    assert event.payload["run_id"] == run_id and '"result_state": "SUCCESS"' in event.payload["run_state"]

@@ -25,8 +25,7 @@ from airflow.providers.databricks.operators.databricks import (
     XCOM_RUN_PAGE_URL_KEY,
     DatabricksSubmitRunOperator,
 )
-from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
-from airflow.providers.databricks.utils.databricks import validate_trigger_event
+from airflow.providers.databricks.utils.databricks import extract_failed_task_errors, validate_trigger_event
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
@@ -36,6 +35,7 @@ from dataplatform.hooks.control import ControlDatabaseHook
 from dataplatform.hooks.databricks_runs import LoadRunHook, TaskOutput, submit_payload
 from dataplatform.hooks.source import source_params
 from dataplatform.links import airflow_run_url
+from dataplatform.triggers.databricks_run import DatabricksRunTrigger
 from include.control.lifecycle import Lifecycle, RowBusy, RowInactive, RowLost
 from include.control.repository import ControlRepository
 from include.dataloader.redact import describe
@@ -357,11 +357,18 @@ class DatabricksLoadOperator(LoadLifecycle, DatabricksSubmitRunOperator):
             context["ti"].xcom_push(key=XCOM_RUN_ID_KEY, value=self.run_id)
             context["ti"].xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run_page_url)
             self.log.info("%s: Databricks run %s submitted: %s", self.control_key, self.run_id, run_page_url)
+            run = self._hook.get_run(self.run_id)
         except BaseException as exc:
             self.failed(context, exc)
             raise
+        state = RunState(**run["state"])
+        if state.is_terminal:  # a reconnected run that has ended meanwhile: nothing to wait for
+            event = {"run_id": self.run_id, "run_page_url": run_page_url, "run_state": state.to_json()}
+            return self.execute_complete(
+                context, {**event, "repair_run": False, "errors": extract_failed_task_errors(self._hook, run, state)}
+            )
         self.defer(
-            trigger=DatabricksExecutionTrigger(
+            trigger=DatabricksRunTrigger(
                 run_id=self.run_id,
                 databricks_conn_id=self.databricks_conn_id,
                 polling_period_seconds=self.polling_period_seconds,
