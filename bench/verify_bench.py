@@ -5,8 +5,12 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
 - the floor: one MD5 aggregate scan of each side, both at once (PostgreSQL's own ``md5`` over the row's
   text; Spark SQL's ``md5`` over the Delta table's columns): what any row-level comparison must at least
   read, with no canonical text, no chunks and no differences located;
-- the verification: ``include.dataloader.verification.verify`` (the verify task's code path: the source's
-  catalog, the scope, DB Sentinel's ``compare_tables`` of the two engines), on the equal tables.
+- the in-engine verification: ``include.dataloader.verification.verify(..., in_process=False)`` (DB
+  Sentinel's ``compare_tables`` with checksums computed inside both engines), on the equal tables;
+- the in-process floor: both sides read as Arrow at once and nothing else (the source through the
+  loader's ADBC reader, the Delta table through delta-rs), what the in-process verification must read;
+- the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
+  streamed as Arrow and hashed in this process, ``include/dataloader/verify_local.py``).
 
     .venv/bin/python bench/verify_bench.py --rows 1000000
 
@@ -119,7 +123,31 @@ def floor(url: str, root: Path) -> tuple[float, float, float]:
     return time.perf_counter() - start, source_seconds, bronze_seconds
 
 
-def verify(url: str, root: Path, out: Path) -> tuple[float, dict]:
+def arrow_floor(url: str, root: Path) -> float:
+    """Both sides read as Arrow batches at once, nothing computed: the in-process path's reading."""
+    from deltalake import DeltaTable
+
+    from include.dataloader.dialects import ConnectionParams, dialect_for
+
+    path = root / "bronze" / "bench" / "t"
+    names = ["id", "name", "amount", "updated_at", "category"]
+
+    def source() -> int:
+        query = 'SELECT "id", "name", "amount", "updated_at", "category" FROM "public"."t"'
+        return sum(b.num_rows for b in dialect_for("postgresql").arrow_batches(ConnectionParams(url=url), query))
+
+    def bronze() -> int:
+        dataset = DeltaTable(str(path)).to_pyarrow_dataset()
+        return sum(b.num_rows for b in dataset.to_batches(columns=names, batch_size=100_000))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.submit(source), pool.submit(bronze)
+        assert a.result() == b.result()
+    return time.perf_counter() - start
+
+
+def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -> tuple[float, dict]:
     from include.dataloader.dialects import ConnectionParams
     from include.dataloader.verification import local_bronze
     from include.dataloader.verification import verify as verify_load
@@ -133,6 +161,7 @@ def verify(url: str, root: Path, out: Path) -> tuple[float, dict]:
         run_id="bench",
         watermark=None,
         out_dir=out,
+        in_process=in_process,
     )
     return time.perf_counter() - start, result.as_dict()
 
@@ -151,17 +180,25 @@ def main() -> None:
         local_spark.session()  # started before the clocks: Sail's start-up is no part of either
         load_seconds = load(url, work / "warehouse")
         floor_seconds, source_scan, bronze_scan = floor(url, work / "warehouse")
+        engine_seconds, engine = verify(url, work / "warehouse", work / "artifacts-engine", in_process=False)
+        arrow_seconds = arrow_floor(url, work / "warehouse")
         verify_seconds, result = verify(url, work / "warehouse", work / "artifacts")
-        assert result["status"] == "equal", result  # the tables are equal: anything else is a bug, not a figure
+        # the tables are equal: anything else is a bug, not a figure
+        assert result["status"] == engine["status"] == "equal", (result, engine)
+        assert result["matching"] == engine["matching"] == args.rows, (result, engine)
         print(f"\n{args.rows:,} rows; verification: {result['matching']:,} matching, status {result['status']}\n")
         print("| measurement | seconds |")
         print("|---|---|")
         print(f"| full load (this loader) | {load_seconds:.2f} |")
-        print(f"| floor: one MD5 scan of each side, at once | {floor_seconds:.2f} |")
+        print(f"| in-engine floor: one MD5 scan of each side, at once | {floor_seconds:.2f} |")
         print(f"| (PostgreSQL scan alone / Delta scan on Sail alone) | {source_scan:.2f} / {bronze_scan:.2f} |")
-        print(f"| verification (`verify`, compare_tables) | {verify_seconds:.2f} |")
+        print(f"| in-engine verification (`verify(in_process=False)`) | {engine_seconds:.2f} |")
+        print(f"| in-process floor: both sides read as Arrow, at once | {arrow_seconds:.2f} |")
+        print(f"| verification (`verify`, in process) | {verify_seconds:.2f} |")
         print(f"\n- verification / load: **{verify_seconds / load_seconds:.2f}x** (goal: under 0.5x)")
-        print(f"- verification / floor: **{verify_seconds / floor_seconds:.2f}x**")
+        print(f"- in-engine verification / load: {engine_seconds / load_seconds:.2f}x")
+        print(f"- verification / in-process floor: {verify_seconds / arrow_seconds:.2f}x")
+        print(f"- verification / in-engine floor: {verify_seconds / floor_seconds:.2f}x")
     finally:
         server.cleanup()
 
