@@ -50,6 +50,7 @@ class StreamDiff:
     buckets_differing: int = 0
     passes: int = 1
     max_batch_rows: int = 0  # the largest batch held (memory bound, tested)
+    max_held: int = 0  # the most (key, hash) pairs one side held in a pass
 
     @property
     def equal(self) -> bool:
@@ -140,6 +141,7 @@ def compare_streams(
         for group in _groups(differing, np.maximum(src.counts, tgt.counts), pass_rows):
             diff.passes += 1
             source_hashes, target_hashes = pool.map(lambda h, g=group: h.hashes_in(g), hashers)
+            diff.max_held = max(diff.max_held, len(source_hashes), len(target_hashes))
             changed = [k for k, _ in source_hashes.items() - target_hashes.items()]
             diff.missing_in_target += [k for k in changed if k not in target_hashes]
             diff.different += [k for k in changed if k in target_hashes]
