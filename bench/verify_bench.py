@@ -8,7 +8,8 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
 - the in-engine verification: ``include.dataloader.verification.verify(..., in_process=False)`` (DB
   Sentinel's ``compare_tables`` with checksums computed inside both engines), on the equal tables;
 - the in-process floor: both sides read as Arrow at once and nothing else (the source through the
-  loader's ADBC reader, the Delta table through delta-rs), what the in-process verification must read;
+  loader's ADBC reader, the decimal as text as the verification reads it; the Delta table through
+  delta-rs), what the in-process verification must read;
 - the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
   streamed as Arrow and hashed in this process, ``include/dataloader/verify_local.py``).
 
@@ -133,7 +134,8 @@ def arrow_floor(url: str, root: Path) -> float:
     names = ["id", "name", "amount", "updated_at", "category"]
 
     def source() -> int:
-        query = 'SELECT "id", "name", "amount", "updated_at", "category" FROM "public"."t"'
+        # as the verification reads it: the decimal as the server's text (verify_local.source_scan)
+        query = 'SELECT "id", "name", CAST("amount" AS TEXT) AS "amount", "updated_at", "category" FROM "public"."t"'
         return sum(b.num_rows for b in dialect_for("postgresql").arrow_batches(ConnectionParams(url=url), query))
 
     def bronze() -> int:
