@@ -5,7 +5,8 @@ Pass 1 reads each side once and keeps, per bucket of the key's hash, the row cou
 row hashes (their low and high 32 bits, each summed exactly in 64 bits: no wrap-around below 2**32 rows
 per bucket). Buckets whose (count, sums) differ get pass 2, which reads both sides again and keeps (key,
 row hash) of the rows in those buckets only, at most ``pass_rows`` rows per pass (more passes when more
-rows differ): memory holds the bucket arrays and one batch, whatever the table's size.
+rows differ): memory holds the bucket arrays and a few batches (``prefetched``: the driver reads ahead
+while a batch is hashed), whatever the table's size.
 
 The hashes are polars' ``hash_rows`` (64-bit, seeded, over the canonical text columns, each column hashed
 apart so column boundaries count). They are not stable across polars versions; both sides are hashed in
@@ -14,6 +15,7 @@ the same process, by the same version, so they need not be.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,7 +75,7 @@ class _Hasher:
 
     def batches(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
         """(batch, bucket of each row, row hash of each row), batch by batch."""
-        scan = self.side.scan()
+        scan = prefetched(self.side.scan())
         try:
             for batch in scan:
                 if batch.num_rows == 0:
@@ -113,6 +115,49 @@ class _Hasher:
             columns = [_key_values(plain(rows.column(i)), kind) for i, kind in enumerate(key_kinds)]
             found.update(zip(zip(*columns, strict=True), hashes[mask].tolist(), strict=True))
         return found
+
+
+def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches`` read ahead by a thread, at most ``depth`` waiting: the driver reads the next batch while
+    this one is hashed (memory: ``depth`` + 1 batches)."""
+    import queue
+    import threading
+
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        waiting.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            waiting.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            waiting.put(exc)
+        finally:
+            if hasattr(batches, "close"):
+                batches.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while (item := waiting.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                waiting.get_nowait()
+            reader.join(timeout=0.05)
 
 
 def _key_values(array: pa.Array, kind: str) -> list[Any]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from include.dataloader.dialects import ConnectionParams
-from include.dataloader.inprocess import ArrowSide, compare_streams
+from include.dataloader.inprocess import ArrowSide, compare_streams, prefetched
 from include.dataloader.queries import Cursor
 from include.dataloader.verification import Bronze, local_bronze, verify
 from include.dataloader.verify_local import applies, arrow_value
@@ -136,3 +136,30 @@ def test_the_bronze_scope_takes_the_watermark_as_spark_sql_does():
     day = Cursor("d", "date")
     assert arrow_value(day, "2024-01-04", pa.timestamp("us")).as_py() == datetime(2024, 1, 4)
     assert arrow_value(Cursor("n", "integer"), "42", pa.int64()).as_py() == 42
+
+
+def test_read_ahead_hands_over_every_batch_in_order_a_failure_and_stops_when_left():
+    assert [b.num_rows for b in prefetched(_stream(10, 3).scan())] == [3, 3, 3, 1]
+
+    def failing():
+        yield pa.record_batch([pa.array([1])], names=["id"])
+        raise ConnectionError("source lost")
+
+    read = prefetched(failing())
+    assert next(read).num_rows == 1
+    with pytest.raises(ConnectionError, match="source lost"):
+        next(read)
+
+    closed = []
+
+    def endless():
+        try:
+            while True:
+                yield pa.record_batch([pa.array([1])], names=["id"])
+        finally:
+            closed.append(True)  # the driver's cursor and connection end
+
+    read = prefetched(endless())
+    next(read)
+    read.close()
+    assert closed == [True]
