@@ -13,7 +13,10 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
 - the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
   streamed as Arrow and hashed in this process, ``include/dataloader/verify_local.py``).
 
-    .venv/bin/python bench/verify_bench.py --rows 1000000
+    .venv/bin/python bench/verify_bench.py --rows 1000000 [--rounds 3]
+
+Each round measures everything once, the load and the verification next to each other; the figures are
+the medians of the rounds (a shared machine's load spikes hit single measurements).
 
 Prints a Markdown table for bench/RESULTS.md. Goal: the verification under 0.5x the load's time.
 """
@@ -21,6 +24,7 @@ Prints a Markdown table for bench/RESULTS.md. Goal: the verification under 0.5x 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -168,9 +172,33 @@ def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -
     return time.perf_counter() - start, result.as_dict()
 
 
+MEASURES = (
+    ("load", "full load (this loader)"),
+    ("verify", "verification (`verify`, in process)"),
+    ("arrow_floor", "in-process floor: both sides read as Arrow, at once"),
+    ("engine", "in-engine verification (`verify(in_process=False)`)"),
+    ("floor", "in-engine floor: one MD5 scan of each side, at once"),
+)
+
+
+def one_round(url: str, work: Path, rows: int) -> dict[str, float]:
+    """Every measurement once, the load and the verification next to each other (a load spike from other
+    work on the machine then hits both, not one)."""
+    times = {"load": load(url, work / "warehouse")}
+    times["verify"], result = verify(url, work / "warehouse", work / "artifacts")
+    times["arrow_floor"] = arrow_floor(url, work / "warehouse")
+    times["engine"], engine = verify(url, work / "warehouse", work / "artifacts-engine", in_process=False)
+    times["floor"], times["source_scan"], times["bronze_scan"] = floor(url, work / "warehouse")
+    # the tables are equal: anything else is a bug, not a figure
+    assert result["status"] == engine["status"] == "equal", (result, engine)
+    assert result["matching"] == engine["matching"] == rows, (result, engine)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="every measurement this many times; medians")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     server = postgres.start(work / "pg")
@@ -180,29 +208,24 @@ def main() -> None:
         from include.local import spark as local_spark
 
         local_spark.session()  # started before the clocks: Sail's start-up is no part of either
-        load_seconds = load(url, work / "warehouse")
-        floor_seconds, source_scan, bronze_scan = floor(url, work / "warehouse")
-        engine_seconds, engine = verify(url, work / "warehouse", work / "artifacts-engine", in_process=False)
-        arrow_seconds = arrow_floor(url, work / "warehouse")
-        verify_seconds, result = verify(url, work / "warehouse", work / "artifacts")
-        # the tables are equal: anything else is a bug, not a figure
-        assert result["status"] == engine["status"] == "equal", (result, engine)
-        assert result["matching"] == engine["matching"] == args.rows, (result, engine)
-        print(f"\n{args.rows:,} rows; verification: {result['matching']:,} matching, status {result['status']}\n")
-        print("| measurement | seconds |")
-        print("|---|---|")
-        print(f"| full load (this loader) | {load_seconds:.2f} |")
-        print(f"| in-engine floor: one MD5 scan of each side, at once | {floor_seconds:.2f} |")
-        print(f"| (PostgreSQL scan alone / Delta scan on Sail alone) | {source_scan:.2f} / {bronze_scan:.2f} |")
-        print(f"| in-engine verification (`verify(in_process=False)`) | {engine_seconds:.2f} |")
-        print(f"| in-process floor: both sides read as Arrow, at once | {arrow_seconds:.2f} |")
-        print(f"| verification (`verify`, in process) | {verify_seconds:.2f} |")
-        print(f"\n- verification / load: **{verify_seconds / load_seconds:.2f}x** (goal: under 0.5x)")
-        print(f"- in-engine verification / load: {engine_seconds / load_seconds:.2f}x")
-        print(f"- verification / in-process floor: {verify_seconds / arrow_seconds:.2f}x")
-        print(f"- verification / in-engine floor: {verify_seconds / floor_seconds:.2f}x")
+        rounds = [one_round(url, work, args.rows) for _ in range(args.rounds)]
     finally:
         server.cleanup()
+    median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    print(f"\n{args.rows:,} rows, equal on both sides; {args.rounds} rounds; seconds, median (each round)\n")
+    print("| measurement | seconds |")
+    print("|---|---|")
+    for key, label in MEASURES:
+        print(f"| {label} | {median[key]:.2f} ({' / '.join(f'{r[key]:.2f}' for r in rounds)}) |")
+    scans = f"{median['source_scan']:.2f} / {median['bronze_scan']:.2f}"
+    print(f"| (PostgreSQL scan alone / Delta scan on Sail alone) | {scans} |")
+    ratios = " / ".join(f"{r['verify'] / r['load']:.2f}" for r in rounds)
+    print(
+        f"\n- verification / load: **{median['verify'] / median['load']:.2f}x** (each round {ratios}; goal: under 0.5x)"
+    )
+    print(f"- in-engine verification / load: {median['engine'] / median['load']:.2f}x")
+    print(f"- verification / in-process floor: {median['verify'] / median['arrow_floor']:.2f}x")
+    print(f"- verification / in-engine floor: {median['verify'] / median['floor']:.2f}x")
 
 
 if __name__ == "__main__":
