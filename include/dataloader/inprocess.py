@@ -161,10 +161,12 @@ def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa
 
 
 def _key_values(array: pa.Array, kind: str) -> list[Any]:
-    """Key values as the drivers give them (a decimal read as text becomes a Decimal), to be bound again."""
+    """Key values as the drivers give them, to be bound again: a decimal or a whole number read as text
+    (a numeric, an oid) becomes a Decimal or an int."""
     values = array.to_pylist()
-    if kind == "decimal" and pa.types.is_string(array.type):
-        return [None if v is None else Decimal(v) for v in values]
+    if kind in ("decimal", "integer") and pa.types.is_string(array.type):
+        number = Decimal if kind == "decimal" else int
+        return [None if v is None else number(v) for v in values]
     return values
 
 

@@ -163,3 +163,19 @@ def test_read_ahead_hands_over_every_batch_in_order_a_failure_and_stops_when_lef
     next(read)
     read.close()
     assert closed == [True]
+
+
+def test_keys_read_as_text_come_back_as_the_numbers_both_sides_bind():
+    """An oid or a numeric key the source reads as text, against the Delta table's bigint and decimal."""
+    from decimal import Decimal
+
+    source = pa.table({"k": ["1", "2"], "d": ["1.50", "2.00"], "v": ["a", "b"]})
+    target = pa.table(
+        {"k": pa.array([1, 2], pa.int64()), "d": pa.array([Decimal("1.5"), Decimal("2")]), "v": ["a", "c"]}
+    )
+    kinds = [("k", "integer"), ("d", "decimal"), ("v", "text")]
+    diff = compare_streams(
+        ArrowSide(lambda: source.to_batches(), kinds, 2), ArrowSide(lambda: target.to_batches(), kinds, 2)
+    )
+    assert diff.different == [(2, Decimal("2.00"))]
+    assert [type(v) for v in diff.different[0]] == [int, Decimal]
