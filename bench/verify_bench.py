@@ -5,10 +5,18 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
 - the floor: one MD5 aggregate scan of each side, both at once (PostgreSQL's own ``md5`` over the row's
   text; Spark SQL's ``md5`` over the Delta table's columns): what any row-level comparison must at least
   read, with no canonical text, no chunks and no differences located;
-- the verification: ``include.dataloader.verification.verify`` (the verify task's code path: the source's
-  catalog, the scope, DB Sentinel's ``compare_tables`` of the two engines), on the equal tables.
+- the in-engine verification: ``include.dataloader.verification.verify(..., in_process=False)`` (DB
+  Sentinel's ``compare_tables`` with checksums computed inside both engines), on the equal tables;
+- the in-process floor: both sides read as Arrow at once and nothing else (the source through the
+  loader's ADBC reader, the decimal as text as the verification reads it; the Delta table through
+  delta-rs), what the in-process verification must read;
+- the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
+  streamed as Arrow and hashed in this process, ``include/dataloader/verify_local.py``).
 
-    .venv/bin/python bench/verify_bench.py --rows 1000000
+    .venv/bin/python bench/verify_bench.py --rows 1000000 [--rounds 3]
+
+Each round measures everything once, the load and the verification next to each other; the figures are
+the medians of the rounds (a shared machine's load spikes hit single measurements).
 
 Prints a Markdown table for bench/RESULTS.md. Goal: the verification under 0.5x the load's time.
 """
@@ -16,6 +24,7 @@ Prints a Markdown table for bench/RESULTS.md. Goal: the verification under 0.5x 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -119,7 +128,32 @@ def floor(url: str, root: Path) -> tuple[float, float, float]:
     return time.perf_counter() - start, source_seconds, bronze_seconds
 
 
-def verify(url: str, root: Path, out: Path) -> tuple[float, dict]:
+def arrow_floor(url: str, root: Path) -> float:
+    """Both sides read as Arrow batches at once, nothing computed: the in-process path's reading."""
+    from deltalake import DeltaTable
+
+    from include.dataloader.dialects import ConnectionParams, dialect_for
+
+    path = root / "bronze" / "bench" / "t"
+    names = ["id", "name", "amount", "updated_at", "category"]
+
+    def source() -> int:
+        # as the verification reads it: the decimal as the server's text (verify_local.source_scan)
+        query = 'SELECT "id", "name", CAST("amount" AS TEXT) AS "amount", "updated_at", "category" FROM "public"."t"'
+        return sum(b.num_rows for b in dialect_for("postgresql").arrow_batches(ConnectionParams(url=url), query))
+
+    def bronze() -> int:
+        dataset = DeltaTable(str(path)).to_pyarrow_dataset()
+        return sum(b.num_rows for b in dataset.to_batches(columns=names, batch_size=100_000))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.submit(source), pool.submit(bronze)
+        assert a.result() == b.result()
+    return time.perf_counter() - start
+
+
+def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -> tuple[float, dict]:
     from include.dataloader.dialects import ConnectionParams
     from include.dataloader.verification import local_bronze
     from include.dataloader.verification import verify as verify_load
@@ -133,13 +167,38 @@ def verify(url: str, root: Path, out: Path) -> tuple[float, dict]:
         run_id="bench",
         watermark=None,
         out_dir=out,
+        in_process=in_process,
     )
     return time.perf_counter() - start, result.as_dict()
+
+
+MEASURES = (
+    ("load", "full load (this loader)"),
+    ("verify", "verification (`verify`, in process)"),
+    ("arrow_floor", "in-process floor: both sides read as Arrow, at once"),
+    ("engine", "in-engine verification (`verify(in_process=False)`)"),
+    ("floor", "in-engine floor: one MD5 scan of each side, at once"),
+)
+
+
+def one_round(url: str, work: Path, rows: int) -> dict[str, float]:
+    """Every measurement once, the load and the verification next to each other (a load spike from other
+    work on the machine then hits both, not one)."""
+    times = {"load": load(url, work / "warehouse")}
+    times["verify"], result = verify(url, work / "warehouse", work / "artifacts")
+    times["arrow_floor"] = arrow_floor(url, work / "warehouse")
+    times["engine"], engine = verify(url, work / "warehouse", work / "artifacts-engine", in_process=False)
+    times["floor"], times["source_scan"], times["bronze_scan"] = floor(url, work / "warehouse")
+    # the tables are equal: anything else is a bug, not a figure
+    assert result["status"] == engine["status"] == "equal", (result, engine)
+    assert result["matching"] == engine["matching"] == rows, (result, engine)
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="every measurement this many times; medians")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     server = postgres.start(work / "pg")
@@ -149,21 +208,24 @@ def main() -> None:
         from include.local import spark as local_spark
 
         local_spark.session()  # started before the clocks: Sail's start-up is no part of either
-        load_seconds = load(url, work / "warehouse")
-        floor_seconds, source_scan, bronze_scan = floor(url, work / "warehouse")
-        verify_seconds, result = verify(url, work / "warehouse", work / "artifacts")
-        assert result["status"] == "equal", result  # the tables are equal: anything else is a bug, not a figure
-        print(f"\n{args.rows:,} rows; verification: {result['matching']:,} matching, status {result['status']}\n")
-        print("| measurement | seconds |")
-        print("|---|---|")
-        print(f"| full load (this loader) | {load_seconds:.2f} |")
-        print(f"| floor: one MD5 scan of each side, at once | {floor_seconds:.2f} |")
-        print(f"| (PostgreSQL scan alone / Delta scan on Sail alone) | {source_scan:.2f} / {bronze_scan:.2f} |")
-        print(f"| verification (`verify`, compare_tables) | {verify_seconds:.2f} |")
-        print(f"\n- verification / load: **{verify_seconds / load_seconds:.2f}x** (goal: under 0.5x)")
-        print(f"- verification / floor: **{verify_seconds / floor_seconds:.2f}x**")
+        rounds = [one_round(url, work, args.rows) for _ in range(args.rounds)]
     finally:
         server.cleanup()
+    median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    print(f"\n{args.rows:,} rows, equal on both sides; {args.rounds} rounds; seconds, median (each round)\n")
+    print("| measurement | seconds |")
+    print("|---|---|")
+    for key, label in MEASURES:
+        print(f"| {label} | {median[key]:.2f} ({' / '.join(f'{r[key]:.2f}' for r in rounds)}) |")
+    scans = f"{median['source_scan']:.2f} / {median['bronze_scan']:.2f}"
+    print(f"| (PostgreSQL scan alone / Delta scan on Sail alone) | {scans} |")
+    ratios = " / ".join(f"{r['verify'] / r['load']:.2f}" for r in rounds)
+    print(
+        f"\n- verification / load: **{median['verify'] / median['load']:.2f}x** (each round {ratios}; goal: under 0.5x)"
+    )
+    print(f"- in-engine verification / load: {median['engine'] / median['load']:.2f}x")
+    print(f"- verification / in-process floor: {median['verify'] / median['arrow_floor']:.2f}x")
+    print(f"- verification / in-engine floor: {median['verify'] / median['floor']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,10 @@ class SourceQueries:
     def full(self) -> str:
         return self._select()
 
+    def where(self, condition: exp.Expression | None) -> str:
+        """The table's columns, as every load reads them, under ``condition`` (None: every row)."""
+        return self._select(condition)
+
     def schema_probe(self) -> str:
         """No rows, all columns: the shape of the result without reading the table."""
         # not WHERE FALSE: Oracle (before 23) and SQL Server have no boolean literals

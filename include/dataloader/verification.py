@@ -139,11 +139,15 @@ def scope_for(
 # -- rendering per side ---------------------------------------------------------------------------------
 
 
-def source_predicate(scope: Scope, dialect: SourceDialect) -> str | None:
+def source_condition(scope: Scope, dialect: SourceDialect) -> exp.Expression | None:
     def literal(cursor: Cursor, value: Any) -> exp.Expression:
         return dialect.literal(value, cursor.kind, with_time_zone=cursor.with_time_zone)
 
-    condition = scope.predicate(lambda name: exp.column(name, quoted=True), literal)
+    return scope.predicate(lambda name: exp.column(name, quoted=True), literal)
+
+
+def source_predicate(scope: Scope, dialect: SourceDialect) -> str | None:
+    condition = source_condition(scope, dialect)
     return condition.sql(dialect=dialect.sqlglot) if condition is not None else None
 
 
@@ -315,12 +319,15 @@ def verify(
     strategy: str | None = None,
     now: datetime | None = None,
     key_cap: int = KEY_CAP,
+    in_process: bool | None = None,
 ) -> Verification:
     """Compare ``row``'s source with its bronze table after a load that committed ``watermark``.
 
     ``params``: the source's connection, resolved as the load resolves it (Airflow: its connection;
-    a shell: the dbconfig's secrets).
+    a shell: the dbconfig's secrets). ``in_process``: hash both sides here (``verify_local``); None: where
+    it applies; False: inside both engines (the sentinel's checksums).
     """
+    from include.dataloader import verify_local
     from include.sentinel.pair import Side, compare_tables
 
     strategy = strategy or row.load_strategy
@@ -349,6 +356,12 @@ def verify(
         bronze_where,
     )
     shutil.rmtree(out_dir, ignore_errors=True)  # a re-run's report replaces the run's earlier one
+    compare = None
+    if in_process is None:
+        in_process = verify_local.applies(db_type, bronze)
+    if in_process:  # both sides hashed here, not inside the engines
+        condition = source_condition(scope, dialect)
+        compare = verify_local.in_process_compare(row, dialect, params, columns, scope, condition, bronze)
     result = compare_tables(
         Side(db_type, lambda: dialect.connect(params), row.source_schema, row.source_table_name, source_where),
         Side("spark", bronze.connect, bronze.schema, bronze.table, bronze_where),
@@ -356,6 +369,7 @@ def verify(
         columns=[c.name for c in columns if c.name not in row.primary_key_columns],
         out_dir=out_dir,
         key_cap=key_cap,
+        compare=compare,
     )
     failures, drift, keys = judge(scope.terms, result)
     counts = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from include.sentinel.codec import encode
-from include.sentinel.compare import TableComparator
+from include.sentinel.compare import TableComparator, TableComparison
 from include.sentinel.config import TableSpec
 from include.sentinel.dialects import dialect_for
 from include.sentinel.steps import report_csv, table_summary
@@ -48,11 +48,12 @@ def compare_tables(
     out_dir: Path,
     key_cap: int = 20,
     chunk_size: int | None = None,
+    compare: Callable[[TableComparator], TableComparison] | None = None,
 ) -> dict:
     """Compare ``source`` with ``target`` row by row and re-verify the differences.
 
     ``def compare_tables(source: Side, target: Side, *, key: list[str], columns: list[str] | None,
-    out_dir: Path, key_cap: int = 20, chunk_size: int | None = None) -> dict``
+    out_dir: Path, key_cap: int = 20, chunk_size: int | None = None, compare=None) -> dict``
 
     -> ``{"source_rows", "target_rows", "matching", "missing_in_target", "missing_in_source", "different",
     "in_flight", "keys": {"missing_in_target": [...], "missing_in_source": [...], "different": [...]},
@@ -69,6 +70,8 @@ def compare_tables(
       reload is the fix, with the keys), else None.
     - Two different engines are compared in the portable canonical text (README, "canonical text"); text
       keys are then grouped in buckets of their hash, whole-number keys in key ranges.
+    - ``compare``: how the differences are found (default ``TableComparator.compare``, in both engines);
+      the loader's verification passes its in-process comparison. Re-verification and the files are the same.
     - Memory stays flat: checksums are computed in the databases, chunk by chunk; only the keys and rows
       of differing chunks come to Python.
     """
@@ -91,7 +94,7 @@ def compare_tables(
         dialect=dialect_for(source.db_type, portable=portable),
         target_dialect=dialect_for(target.db_type, portable=portable),
     )
-    comparison = comparator.compare()
+    comparison = compare(comparator) if compare else comparator.compare()
     verified = reverify(comparator, comparison)
     in_flight = set(verified.in_flight)
     found = {kind: [k for k in comparison.keys(kind) if k not in in_flight] for kind in KINDS}

@@ -173,3 +173,120 @@ def test_a_config_pairs_postgres_with_a_delta_table_through_the_cli_steps(kinds,
     [row] = run_comparison(config)
     assert (row["status"], row["source_rows"], row["target_rows"], row["matching"]) == ("completed", 2, 2, 2)
     assert row["chunking"] == "key ranges"  # a whole-number key on both engines
+
+
+# -- the same table, hashed in process (the loader's verification: include/dataloader/canonical.py) ----------
+
+
+@pytest.fixture(scope="module")
+def arrow_kinds(kinds, spark):
+    """The kinds table as the in-process verification reads it: the source through the loader's ADBC reader,
+    the Delta table through delta-rs; each column's kind from its side's catalog type, as the sentinel's
+    dialects classify it. -> (source batch, target batch, source kinds, target kinds)"""
+    import pyarrow as pa
+
+    from include.control.model import ControlRow
+    from include.dataloader.dialects import ConnectionParams
+    from include.dataloader.dialects import dialect_for as loader_dialect
+    from include.dataloader.verification import Scope, Terms, source_columns
+    from include.dataloader.verify_local import bronze_scan, source_scan
+
+    url, folder = kinds
+    names = ["k", *COLUMNS]
+    with psycopg.connect(url) as conn:
+        types = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns").fetchall())
+    delta = {f.name: f.dataType.simpleString() for f in spark.read.format("delta").load(folder).schema.fields}
+    source_kinds = [(n, dialect_for("postgresql", portable=True).kind(types[n])) for n in names]
+    target_kinds = [(n, dialect_for("spark", portable=True).kind(delta[n])) for n in names]
+    row = ControlRow.from_mapping(
+        {
+            "control_key": "test.kinds",
+            "db_config_key": "test_source",
+            "source_schema": "public",
+            "source_table_name": "kinds",
+            "destination_schema": "test",
+            "destination_table_name": "kinds",
+            "load_strategy": "full",
+            "cron": "@daily",
+        }
+    )
+    dialect, params = loader_dialect("postgresql"), ConnectionParams(url=url)
+    with psycopg.connect(url) as conn:
+        columns = source_columns(row, dialect, conn)
+    decimals = frozenset(n for n, kind in source_kinds if kind == "decimal")
+    source = pa.Table.from_batches(list(source_scan(row, dialect, params, columns, names, None, as_text=decimals)()))
+    full = Scope("full", Terms("failure", "failure"))
+    target = pa.Table.from_batches(list(bronze_scan(folder, names, full)()))
+    return source.sort_by("k"), target.sort_by("k"), source_kinds, target_kinds
+
+
+def test_the_in_process_canonical_text_is_the_readme_table_on_both_sides(arrow_kinds):
+    """Every README row, from PostgreSQL's Arrow (ADBC) and from the Delta table's (delta-rs)."""
+    from include.dataloader.canonical import canonical
+
+    source, target, source_kinds, target_kinds = arrow_kinds
+    for table, kinds_of in ((source, source_kinds), (target, target_kinds)):
+        texts = {n: canonical(table.column(n), kind).to_pylist() for n, kind in kinds_of}
+        assert [texts[c][0] for c in COLUMNS] == [r["text"] for r in ROWS]
+        assert {texts[c][1] for c in COLUMNS} == {"N"}
+
+
+def test_in_process_timestamps_at_fewer_digits_are_cut_toward_zero(arrow_kinds):
+    import pyarrow as pa
+
+    from include.dataloader.canonical import canonical
+
+    source, target, source_kinds, _ = arrow_kinds
+    stamps = [n for n, kind in source_kinds if kind.startswith("timestamp")]
+    for table in (source, target):
+        assert [canonical(table.column(n), "timestamp", timestamp_precision=3)[0].as_py() for n in stamps] == [
+            "1706745599123",
+            "1706745599123",
+        ]
+    before_1970 = pa.array([-1, -1500], pa.timestamp("us"))  # toward zero, as the SQL's integer division
+    assert canonical(before_1970, "timestamp", timestamp_precision=3).to_pylist() == ["0", "-1"]
+
+
+def _nudged(value):
+    """A value of the same type that differs by the least that its kind compares."""
+    import math
+    from datetime import date, datetime, timedelta
+    from decimal import Decimal
+
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, Decimal):
+        return value + Decimal(1).scaleb(value.as_tuple().exponent)
+    if isinstance(value, float):
+        return value + 1 if value == 0 else math.nextafter(value, math.inf) * (1 + 1e-6)
+    if isinstance(value, datetime):
+        return value + timedelta(microseconds=1)
+    if isinstance(value, date):
+        return value + timedelta(days=1)
+    if isinstance(value, bytes):
+        return value + b"\x00"
+    return value + "x"
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_a_one_value_drift_of_each_type_is_caught_in_process(arrow_kinds, column):
+    """The bronze row of every README type changed by its least step, and to NULL (the NULL text to ''):
+    a different row."""
+    import pyarrow as pa
+
+    from include.dataloader.inprocess import ArrowSide, compare_streams
+
+    source, target, source_kinds, target_kinds = arrow_kinds
+    index = target.column_names.index(column)
+
+    def side(table, kinds_of):
+        return ArrowSide(lambda: table.to_batches(), kinds_of, 1)
+
+    assert compare_streams(side(source, source_kinds), side(target, target_kinds)).equal
+    values = target.column(column).to_pylist()
+    for drifted in (_nudged(values[0]), None) if values[0] is not None else ("",):  # NULL vs ''
+        changed = target.set_column(index, column, pa.array([drifted, values[1]], target.schema.field(column).type))
+        diff = compare_streams(side(source, source_kinds), side(changed, target_kinds))
+        assert (diff.different, diff.missing_in_target, diff.missing_in_source) == ([(1,)], [], []), drifted
