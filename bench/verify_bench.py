@@ -11,7 +11,7 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
   loader's ADBC reader, the decimal as text as the verification reads it; the Delta table through
   delta-rs), what the in-process verification must read;
 - the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
-  streamed as Arrow and hashed in this process, ``include/dataloader/verify_local.py``).
+  streamed as Arrow and hashed in this process, ``include/dataloader/verification/arrow.py``).
 
     .venv/bin/python bench/verify_bench.py --rows 1000000 [--rounds 3]
 
@@ -138,7 +138,7 @@ def arrow_floor(url: str, root: Path) -> float:
     names = ["id", "name", "amount", "updated_at", "category"]
 
     def source() -> int:
-        # as the verification reads it: the decimal as the server's text (verify_local.source_scan)
+        # as the verification reads it: the decimal as the server's text (verification.arrow.source_scan)
         query = 'SELECT "id", "name", CAST("amount" AS TEXT) AS "amount", "updated_at", "category" FROM "public"."t"'
         return sum(b.num_rows for b in dialect_for("postgresql").arrow_batches(ConnectionParams(url=url), query))
 

@@ -1,4 +1,4 @@
-"""The verification's in-process path (include/dataloader/verify_local.py, inprocess.py): the same result as
+"""The verification's in-process path (include/dataloader/verification/arrow.py, buckets.py): the same result as
 the in-engine path, in every strategy's scope, on a real PostgreSQL source and its Delta table; memory held
 bounded by batches and passes, not by rows; which path runs where."""
 
@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 
 from include.dataloader.dialects import ConnectionParams
-from include.dataloader.inprocess import ArrowSide, compare_streams, prefetched
 from include.dataloader.queries import Cursor
 from include.dataloader.verification import Bronze, local_bronze, verify
-from include.dataloader.verify_local import applies, arrow_value
+from include.dataloader.verification.arrow import applies, arrow_value
+from include.dataloader.verification.buckets import ArrowSide, compare_streams, prefetched
 from tests.dataloader.conftest import FIXED_NOW, control_row
 
 

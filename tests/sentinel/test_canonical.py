@@ -175,7 +175,7 @@ def test_a_config_pairs_postgres_with_a_delta_table_through_the_cli_steps(kinds,
     assert row["chunking"] == "key ranges"  # a whole-number key on both engines
 
 
-# -- the same table, hashed in process (the loader's verification: include/dataloader/canonical.py) ----------
+# -- the same table, hashed in process (include/dataloader/verification/canonical.py) ------------------
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def arrow_kinds(kinds, spark):
     from include.dataloader.dialects import ConnectionParams
     from include.dataloader.dialects import dialect_for as loader_dialect
     from include.dataloader.verification import Scope, Terms, source_columns
-    from include.dataloader.verify_local import bronze_scan, source_scan
+    from include.dataloader.verification.arrow import bronze_scan, source_scan
 
     url, folder = kinds
     names = ["k", *COLUMNS]
@@ -222,7 +222,7 @@ def arrow_kinds(kinds, spark):
 
 def test_the_in_process_canonical_text_is_the_readme_table_on_both_sides(arrow_kinds):
     """Every README row, from PostgreSQL's Arrow (ADBC) and from the Delta table's (delta-rs)."""
-    from include.dataloader.canonical import canonical
+    from include.dataloader.verification.canonical import canonical
 
     source, target, source_kinds, target_kinds = arrow_kinds
     for table, kinds_of in ((source, source_kinds), (target, target_kinds)):
@@ -234,7 +234,7 @@ def test_the_in_process_canonical_text_is_the_readme_table_on_both_sides(arrow_k
 def test_in_process_timestamps_at_fewer_digits_are_cut_toward_zero(arrow_kinds):
     import pyarrow as pa
 
-    from include.dataloader.canonical import canonical
+    from include.dataloader.verification.canonical import canonical
 
     source, target, source_kinds, _ = arrow_kinds
     stamps = [n for n, kind in source_kinds if kind.startswith("timestamp")]
@@ -276,7 +276,7 @@ def test_a_one_value_drift_of_each_type_is_caught_in_process(arrow_kinds, column
     a different row."""
     import pyarrow as pa
 
-    from include.dataloader.inprocess import ArrowSide, compare_streams
+    from include.dataloader.verification.buckets import ArrowSide, compare_streams
 
     source, target, source_kinds, target_kinds = arrow_kinds
     index = target.column_names.index(column)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from include.dataloader.canonical import FLOAT_DIGITS, canonical_frame, plain
+from include.dataloader.verification.canonical import FLOAT_DIGITS, canonical_frame, plain
 
 BUCKETS = 1 << 16  # 65,536 buckets: ~15 rows each at 1M rows, 1.5 MB of sums per side
 PASS_ROWS = 1_000_000  # (key, hash) pairs held at once in pass 2, per side

@@ -6,7 +6,7 @@
 - the bronze table, a local Delta folder, through delta-rs (``deltalake``): its pyarrow dataset scanned in
   batches, only the compared columns, the scope pushed down as a dataset filter (files and row groups
   outside it are skipped);
-- both streamed at once and compared by ``inprocess.compare_streams`` over the README's canonical text.
+- both streamed at once and compared by ``buckets.compare_streams`` over the README's canonical text.
 
 It applies when the source's engine is one whose Arrow canonical text the tests hold (``IN_PROCESS_SOURCES``)
 and the bronze table is a local Delta folder. Elsewhere (Databricks SQL, other sources) the comparison
@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from include.dataloader.dialects import ColumnInfo, ConnectionParams, SourceDialect
-from include.dataloader.inprocess import ArrowSide, compare_streams
 from include.dataloader.queries import Cursor, SourceQueries
 from include.dataloader.readers import BATCH_ROWS
+from include.dataloader.verification.buckets import ArrowSide, compare_streams
 
 if TYPE_CHECKING:
     from include.control.model import ControlRow

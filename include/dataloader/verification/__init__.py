@@ -324,10 +324,10 @@ def verify(
     """Compare ``row``'s source with its bronze table after a load that committed ``watermark``.
 
     ``params``: the source's connection, resolved as the load resolves it (Airflow: its connection;
-    a shell: the dbconfig's secrets). ``in_process``: hash both sides here (``verify_local``); None: where
+    a shell: the dbconfig's secrets). ``in_process``: hash both sides here (``verification.arrow``); None: where
     it applies; False: inside both engines (the sentinel's checksums).
     """
-    from include.dataloader import verify_local
+    from include.dataloader.verification import arrow
     from include.sentinel.pair import Side, compare_tables
 
     strategy = strategy or row.load_strategy
@@ -358,10 +358,10 @@ def verify(
     shutil.rmtree(out_dir, ignore_errors=True)  # a re-run's report replaces the run's earlier one
     compare = None
     if in_process is None:
-        in_process = verify_local.applies(db_type, bronze)
+        in_process = arrow.applies(db_type, bronze)
     if in_process:  # both sides hashed here, not inside the engines
         condition = source_condition(scope, dialect)
-        compare = verify_local.in_process_compare(row, dialect, params, columns, scope, condition, bronze)
+        compare = arrow.in_process_compare(row, dialect, params, columns, scope, condition, bronze)
     result = compare_tables(
         Side(db_type, lambda: dialect.connect(params), row.source_schema, row.source_table_name, source_where),
         Side("spark", bronze.connect, bronze.schema, bronze.table, bronze_where),
