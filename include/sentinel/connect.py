@@ -4,9 +4,9 @@ complete and its driver installed (the two sides may be different engines)."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 
-import psycopg
-
+from include.dataloader.dialects import ConnectionParams, dialect_for
 from include.sentinel.config import CompareConfig, ConfigError, Database
 
 # db_type -> (module, pip package) of its driver
@@ -25,6 +25,8 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:  # a parent package is missing
         return False
+    except ValueError:  # imported already, without a spec (a module made at runtime)
+        return sys.modules.get(module) is not None
 
 
 def validate(config: CompareConfig) -> None:
@@ -45,55 +47,32 @@ def validate(config: CompareConfig) -> None:
         config.audit_db_url()
 
 
-def connector(database: Database):
-    """Opens connections to one side: psycopg (PostgreSQL), oracledb in thin mode (Oracle, no client
-    install), pymssql (SQL Server), clickhouse-connect (ClickHouse), snowflake-connector-python (Snowflake:
-    not in requirements.txt, its protobuf pin clashes with Airflow's; install it beside)."""
+def connection_params(database: Database) -> ConnectionParams:
+    """One side's settings as the loader's connection parameters (secrets included: never log them)."""
     if database.db_type == "postgresql":
-        url = database.url()
-        return lambda: psycopg.connect(url, autocommit=True)
+        return ConnectionParams(url=database.url())
+    s = database.settings()
+    return ConnectionParams(
+        host=s["host"],
+        port=s["port"],
+        database=s["database"],
+        user=s["username"],
+        password=s["password"],
+        options=database.extra,
+    )
+
+
+def connector(database: Database):
+    """Opens connections to one side through the loader's driver of its engine (``SourceDialect.connect``:
+    psycopg, oracledb in thin mode, pymssql, clickhouse-connect, snowflake-connector-python), so that a
+    comparison reaches a database exactly as a load of it does; the local engine or Databricks SQL for
+    ``spark``."""
     if database.db_type == "spark":
         from include.sentinel.spark import spark_connector
 
         return spark_connector(database)
-    s = database.settings()
-    if database.db_type == "oracle":
-        import oracledb
-
-        dsn = f"{s['host']}:{s['port']}/{s['database']}"
-        return lambda: oracledb.connect(user=s["username"], password=s["password"], dsn=dsn, **database.extra)
-    if database.db_type == "sqlserver":
-        import pymssql
-
-        return lambda: pymssql.connect(
-            server=s["host"],
-            port=str(s["port"]),
-            user=s["username"],
-            password=s["password"],
-            database=s["database"],
-            autocommit=True,
-            **database.extra,
-        )
-    if database.db_type == "clickhouse":
-        from clickhouse_connect import dbapi
-
-        return lambda: dbapi.connect(
-            host=s["host"],
-            port=s["port"],
-            username=s["username"] or "default",
-            password=s["password"] or "",
-            database=s["database"],
-            **database.extra,
-        )
-    try:
-        import snowflake.connector
-    except ImportError:
-        raise ConfigError("db_type snowflake: pip install snowflake-connector-python (see the README)") from None
-    return lambda: snowflake.connector.connect(
-        account=s["host"],
-        user=s["username"],
-        password=s["password"],
-        database=s["database"],
-        autocommit=True,
-        **database.extra,
-    )
+    module, package = DRIVERS[database.db_type]
+    if not _installed(module):  # said now, before a session is written, not at the first connection
+        raise ConfigError(f"db_type {database.db_type}: pip install {package}")
+    dialect, params = dialect_for(database.db_type), connection_params(database)
+    return lambda: dialect.connect(params)

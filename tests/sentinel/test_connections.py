@@ -136,6 +136,20 @@ def test_each_driver_is_called_with_the_settings(calls, database, call):
     assert calls == [call]
 
 
+def test_a_side_is_reached_as_the_loader_reaches_the_same_database(calls):
+    """One driver per engine: the loader's dialect connects both. Its Snowflake account URL form (as the
+    Spark connector's sfUrl) was once passed whole by the sentinel alone."""
+    from include.dataloader.dialects import ConnectionParams, dialect_for
+
+    url = "xy12345.eu-west-1.snowflakecomputing.com"
+    connector(Database(db_type="snowflake", host=url, username="u", password_env="DR_PASSWORD"))()
+    dialect_for("snowflake").connect(ConnectionParams(host=url, user="u", password="canary-pw"))
+
+    sentinel, loader = calls
+    assert sentinel == loader
+    assert sentinel[2]["account"] == "xy12345.eu-west-1"
+
+
 def test_snowflake_without_its_driver_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "snowflake.connector", None)
     with pytest.raises(ConfigError, match="pip install snowflake-connector-python"):
