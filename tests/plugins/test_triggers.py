@@ -77,3 +77,62 @@ def test_a_row_committed_later_at_the_watermark_fires_as_the_load_would_read_it(
 
     source_sql("INSERT INTO orders VALUES (4, 3)")
     assert first_event(trigger(soon(), count_sql, watermark_rows=1)) == {"status": "changes", "count": 2}
+
+
+def test_the_first_count_comes_one_interval_after_the_trigger_starts(source_url, source_sql, monkeypatch):
+    """The task counted just before deferring; counting again at once would fire within a second of the
+    deferral, which Airflow 3.3's scheduler can take for a dead try (apache/airflow#72716)."""
+    from dataplatform.triggers import source_changes
+
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_SOURCE", airflow_conn_json(source_url))
+    source_sql("CREATE TABLE orders (id int)")
+    source_sql("INSERT INTO orders VALUES (3)")
+    counts, slept, real_sleep = [], [], asyncio.sleep
+    count_rows = source_changes.count_rows
+
+    def counting(*args):
+        counts.append(args)
+        return count_rows(*args)
+
+    async def sleep(seconds):
+        slept.append((seconds, len(counts)))
+        await real_sleep(0)
+
+    monkeypatch.setattr(source_changes, "count_rows", counting)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+
+    assert first_event(trigger(datetime.now(UTC) + timedelta(seconds=30))) == {"status": "changes", "count": 1}
+    assert slept == [(0.2, 0)] and len(counts) == 1  # one interval's wait before the first count
+
+
+def test_the_sensors_count_before_deferring(repo, control_connection, source_url, source_sql, monkeypatch):
+    import pytest
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from dataplatform.sensors.source_changes import SourceChangesSensor
+    from dataplatform.sensors.sql_condition import SqlConditionSensor
+    from tests.control.helpers import add
+
+    monkeypatch.setenv("AIRFLOW_CONN_SALES_PG", airflow_conn_json(source_url))
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_SOURCE", airflow_conn_json(source_url))
+    source_sql("CREATE TABLE orders (order_id int, updated_at timestamp)")
+    source_sql("INSERT INTO orders VALUES (1, '2024-01-01')")
+    add(repo, load_strategy="check_and_load", incremental_value="2024-01-01 00:00:00")
+    changes = SourceChangesSensor(task_id="wait_for_changes", control_key="sales.orders")
+    caught_up = SqlConditionSensor(
+        task_id="dr_caught_up",
+        conn_id="test_source",
+        db_type="postgresql",
+        sql='SELECT count(*) FROM "public"."orders" WHERE "order_id" > 2',
+        max_wait=timedelta(minutes=5),
+    )
+
+    with pytest.raises(TaskDeferred) as waiting:  # nothing past the watermark yet
+        changes.execute({})
+    assert waiting.value.trigger.poll_interval == 60.0
+    with pytest.raises(TaskDeferred):
+        caught_up.execute({})
+
+    source_sql("INSERT INTO orders VALUES (3, '2024-01-02')")
+    assert changes.execute({}) == 1  # at once: no deferral, no trigger
+    assert caught_up.execute({}) == 1

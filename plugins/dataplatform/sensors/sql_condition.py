@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from dataplatform.triggers.source_changes import SourceChangesTrigger
+from dataplatform.hooks.source import source_params
+from dataplatform.triggers.source_changes import SourceChangesTrigger, count_rows
 
 
 class SqlConditionSensor(BaseOperator):
@@ -27,6 +28,9 @@ class SqlConditionSensor(BaseOperator):
         self.max_wait, self.poll_interval = max_wait, poll_interval
 
     def execute(self, context):
+        count = count_rows(self.db_type, source_params(self.conn_id), self.sql)
+        if count > 0:  # counted before deferring: the trigger's first count comes one interval later
+            return count
         self.defer(
             trigger=SourceChangesTrigger(
                 conn_id=self.conn_id,

@@ -84,6 +84,10 @@ class SourceChangesTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = datetime.fromisoformat(self.deadline)
+        # the task counted just before deferring: a count at once would only open Airflow 3.3's window in
+        # which a trigger firing within a second fails the resumed try (apache/airflow#72716)
+        left = (deadline - datetime.now(deadline.tzinfo)).total_seconds()
+        await asyncio.sleep(max(0.0, min(self.poll_interval, left)))
         while True:
             count = await self.count()
             if count > 0:
