@@ -36,6 +36,7 @@ class SentinelDialect:
     tuple_in = True  # (a, b) IN ((x, y), ...) is understood
     session_setup: tuple[str, ...] = ()  # run on every new connection
     binary_transfer = False  # the driver's cursor(binary=True) reads whole numbers without text
+    spans = False  # consecutive chunks of a whole-number key are checksummed in one grouped scan
     begin: str | None = None  # starts a batch of the sync file
     commit: str | None = "COMMIT;"  # ends one
 
@@ -173,12 +174,15 @@ class SentinelDialect:
     def true(self) -> str:
         return "1 = 1"
 
-    def key_range(self, pk: Sequence[str], lower: Key | None, upper: Key | None) -> tuple[str, Params]:
-        """``lower <= key < upper`` (either bound may be open)."""
+    def key_range(
+        self, pk: Sequence[str], lower: Key | None, upper: Key | None, *, prefix: str = ""
+    ) -> tuple[str, Params]:
+        """``lower <= key < upper`` (either bound may be open); ``prefix``: of the parameters' names, to put
+        several ranges in one query."""
         parts, params = [], {}
-        for prefix, bound, op in (("lo", lower, ">="), ("hi", upper, "<")):
+        for side, bound, op in (("lo", lower, ">="), ("hi", upper, "<")):
             if bound is not None:
-                names = [f"{prefix}{i}" for i in range(len(pk))]
+                names = [f"{prefix}{side}{i}" for i in range(len(pk))]
                 parts.append(self.compare_keys(pk, names, op))
                 params.update(zip(names, bound, strict=True))
         return (" AND ".join(parts) or self.true()), params
@@ -256,6 +260,19 @@ class SentinelDialect:
         condition, params = self._range(pk, lower, upper, where)
         keys = ", ".join(self.ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
+
+    def row_hashes_in_ranges_sql(self, table: str, columns, pk, ranges, where) -> tuple[str, Params]:
+        """(key, row hash) of the rows in any of the key ``ranges`` (lower, upper): one query for the
+        differing segments of several chunks."""
+        parts, params = [], {}
+        for i, (lower, upper) in enumerate(ranges):
+            condition, bound = self.key_range(pk, lower, upper, prefix=f"r{i}_")
+            parts.append(f"({condition})")
+            params.update(bound)
+        matched = " OR ".join(parts) or self.true()
+        keys = ", ".join(self.ident(k) for k in pk)
+        where = f"({matched}) AND ({where})" if where else matched
+        return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {where}", params
 
     def row_hash_arrays_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
         """One row: the array of the keys (one column) and the array of their row hashes, in key order."""

@@ -25,6 +25,7 @@ class PostgresSentinel(SentinelDialect):
     )
     integer_types = frozenset(("smallint", "integer", "bigint"))
     binary_transfer = True  # psycopg
+    spans = True
     binary_collations = frozenset(("libc C", "libc POSIX", "libc C.UTF-8", "libc C.utf8", "builtin C"))
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
