@@ -361,11 +361,18 @@ class TableComparator:
     def _dense_integer_starts(self, conn, step: int) -> list[Key] | None:
         """Segment starts of a single integer key that fills at least half of its range (ids from a
         sequence), computed from its count, minimum and maximum instead of an ordered scan of every key: a
-        chunk then holds at most twice ``chunk_size`` rows. None for any other key."""
+        chunk then holds at most twice ``chunk_size`` rows. None for any other key.
+
+        Without a ``where`` filter the count is the database's estimate where it has one (counting every row
+        cost a tenth of the comparison at 1,000,000 rows): a chunk's rows then follow the estimate, which
+        changes their size, never which rows are compared (chunks are key ranges, the first and last open)."""
         if len(self.schema.key_columns) != 1 or not self.dialect.integer_key(self.schema.key_columns[0][1]):
             return None
         name = self.schema.key_columns[0][0]
-        [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
+        estimated = None if self.spec.where else self.dialect.estimated_key_stats_sql(self.table, name)
+        [(count, low, high)] = fetch(conn, *estimated) if estimated else [(None, None, None)]
+        if not count:
+            [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
         if not count:
             return []
         span = int(high) - int(low) + 1

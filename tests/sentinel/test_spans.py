@@ -114,3 +114,30 @@ def test_many_differing_segments_are_read_in_several_queries_and_dense_spans_swi
     assert result.keys("different") == [(k,) for k in changed + list(range(601, 1001))]
     assert len([r for r in reads if r[0][0] and r[0][0][0] < 100]) >= 3  # 10 rows, 3 at a time
     assert arrays and min(lower[0] for lower in arrays if lower) > 600  # streams only where most differ
+
+
+def test_a_dense_key_is_planned_from_the_statistics_estimate_which_follows_a_load_since(pair, monkeypatch):
+    counted = []
+    real = PostgresSentinel.key_stats_sql
+    monkeypatch.setattr(PostgresSentinel, "key_stats_sql", lambda self, *a: counted.append(a[0]) or real(self, *a))
+    never_analysed = comparator(pair).compare()
+    assert counted == ['"accounts"'] and never_analysed.matching == 1000  # no estimate yet: every row counted
+
+    for side in ("source", "target"):
+        pair.sql(side, "ANALYZE accounts")
+        pair.sql(side, "INSERT INTO accounts (id, name) SELECT g, 'loaded after' FROM generate_series(1001, 3000) g")
+    pair.sql("target", "UPDATE accounts SET name = 'late' WHERE id IN (2999, 3000)")
+    counted.clear()
+    scanned = []
+    real_scan = PostgresSentinel.boundaries_query
+    monkeypatch.setattr(
+        PostgresSentinel, "boundaries_query", lambda self, *a: scanned.append(a[0]) or real_scan(self, *a)
+    )
+    result = comparator(pair).compare()
+    assert counted == [] and scanned == []  # 3000 ids in 1..3000: dense by the estimate, not 1000 analysed
+    assert result.matching == 2998 and result.keys("different") == [(2999,), (3000,)]
+    assert max(c.source_rows for c in result.chunks) <= 20  # the pages added since count: chunks stay small
+
+    counted.clear()
+    assert comparator(pair, where="name <> 'x'").compare().matching == 2998  # a filter: its rows counted
+    assert counted == ['"accounts"']

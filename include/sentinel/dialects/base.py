@@ -324,6 +324,11 @@ class SentinelDialect:
         column = self.ident(key)
         return f"SELECT COUNT(*), MIN({column}), MAX({column}) FROM {table}{self._where(where)}", {}
 
+    def estimated_key_stats_sql(self, table: str, key: str) -> tuple[str, Params] | None:
+        """The table's row count as its statistics estimate it (NULL when it has none), with the key's
+        minimum and maximum (read from its index): planning without counting every row. None: no estimate."""
+        return None
+
     def row_count_sql(self, table: str, where: str | None) -> tuple[str, Params]:
         return f"SELECT COUNT(*) FROM {table}{self._where(where)}", {}
 

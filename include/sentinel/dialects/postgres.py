@@ -150,6 +150,17 @@ class PostgresSentinel(SentinelDialect):
             params,
         )
 
+    def estimated_key_stats_sql(self, table: str, key: str) -> tuple[str, Params]:
+        """The planner's own estimate: live rows per page at the last VACUUM or ANALYZE times the pages the
+        table has now (it follows a load since); NULL for a table never analysed."""
+        column = self.ident(key)
+        return (
+            "SELECT (SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN (c.reltuples / c.relpages * "
+            "(pg_relation_size(c.oid) / current_setting('block_size')::int))::bigint END "
+            f"FROM pg_class c WHERE c.oid = to_regclass(%(table)s)), MIN({column}), MAX({column}) FROM {table}",
+            {"table": table},
+        )
+
     def stride_segment(self, key: str, first: int, stride: int, count: int) -> tuple[str, Params]:
         col = self.ident(key)  # an integer column: ``/`` truncates, and ``col >= first`` keeps it >= 0
         return (
