@@ -484,19 +484,13 @@ class TableComparator:
         """Checksums of every segment of neighbouring chunks from one grouped scan of each side (segments
         numbered across the span), then (key, hash) of the differing segments, several per query."""
         started, pk = time.monotonic(), self.spec.primary_key
-        thresholds: list[Key] = []
+        bounds: list[tuple[Key | None, Key | None]] = []
         offsets = []  # the span's number of each chunk's first segment
-        for i, chunk in enumerate(group):
-            if i:
-                thresholds.append(chunk.lower)
-            offsets.append(len(thresholds))
-            thresholds.extend(chunk.segments)
-        span = Chunk(-1, group[0].lower, group[-1].upper, tuple(thresholds))
-        stride = self._stride(span)
+        for chunk in group:
+            offsets.append(len(bounds))
+            bounds.extend(chunk.segment_bounds())
         source_parts, target_parts = self._both(
-            lambda d, table, where, typed: d.segment_checksums_sql(
-                table, typed(columns), pk, span.lower, span.upper, where, span.segments, stride
-            )
+            lambda d, table, where, typed: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
         )
         src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
         results, differing = [], []  # differing: (chunk's position, segment's bounds, rows)
@@ -510,7 +504,7 @@ class TableComparator:
             )
             differing.extend((position, bounds[b - first], max(counts[b - first])) for b in changed)
         # most segments differ: the next chunks are read as one stream each, without checksums first
-        self._dense = len(differing) > (len(thresholds) + 1) // 2
+        self._dense = len(differing) > len(bounds) // 2
         lowers = [chunk.lower[0] for chunk in group[1:]]  # whole numbers: Python orders them as the database
         for batch in self._batches(differing):
             located, ranges = ChunkResult(-1, 0, 0, equal=False), _merge_adjacent(batch)

@@ -256,6 +256,12 @@ class SentinelDialect:
             params | segment_params,
         )
 
+    def span_checksums_sql(self, table: str, columns, pk, bounds, where) -> tuple[str, Params]:
+        """Count and hash sum of each of the neighbouring key ranges ``bounds`` [(lower, upper), ...],
+        numbered from 0 (empty ones left out): the segments of several chunks in one query."""
+        thresholds = [lower for lower, _ in bounds[1:]]
+        return self.segment_checksums_sql(table, columns, pk, bounds[0][0], bounds[-1][1], where, thresholds)
+
     def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
         condition, params = self._range(pk, lower, upper, where)
         keys = ", ".join(self.ident(k) for k in pk)
