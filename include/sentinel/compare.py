@@ -496,13 +496,13 @@ class TableComparator:
         results, differing = [], []  # differing: (chunk's position, segment's bounds, rows)
         for position, (chunk, first) in enumerate(zip(group, offsets, strict=True)):
             numbers = range(first, first + len(chunk.segments) + 1)
-            bounds = chunk.segment_bounds()
+            segment_bounds = chunk.segment_bounds()
             counts = [((src.get(b) or (0,))[0], (tgt.get(b) or (0,))[0]) for b in numbers]
             changed = [b for b in numbers if src.get(b) != tgt.get(b)]
             results.append(
                 ChunkResult(chunk.index, sum(s for s, _ in counts), sum(t for _, t in counts), equal=not changed)
             )
-            differing.extend((position, bounds[b - first], max(counts[b - first])) for b in changed)
+            differing.extend((position, segment_bounds[b - first], max(counts[b - first])) for b in changed)
         # most segments differ: the next chunks are read as one stream each, without checksums first
         self._dense = len(differing) > len(bounds) // 2
         lowers = [chunk.lower[0] for chunk in group[1:]]  # whole numbers: Python orders them as the database
