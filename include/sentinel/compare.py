@@ -43,7 +43,7 @@ def fetch(conn, sql: str, params: Any = None, *, binary: bool = False) -> list[t
 
 MAX_KEYS_PER_QUERY = 1000
 SEGMENTS_PER_CHUNK = 32  # a differing chunk is narrowed to its differing segments before rows are read
-SPAN_CHUNKS = 50  # at most this many consecutive chunks checksummed in one grouped scan
+SPAN_CHUNKS = 50  # at most this many neighbouring chunks checksummed in one query per side
 SPAN_ROWS_LOCATED = 20_000  # the differing segments of a span are read in queries of about this many rows
 
 
@@ -432,10 +432,10 @@ class TableComparator:
     def compare_chunks(self, chunks: Sequence[Chunk], columns) -> Iterator[ChunkResult]:
         """Compare ``chunks``, ``max_threads`` at a time, yielding each result in this thread as it is ready.
 
-        Where the key is one whole-number column, runs of consecutive chunks are checksummed in one grouped
-        scan of each side (a span): a query per chunk costs about half again as much per row as one scan
-        (bench/RESULTS.md). The first chunk goes alone, first: whether most of its segments differ decides
-        how the others are read."""
+        Where the key is one whole-number column and the dialects can, runs of neighbouring chunks (spans)
+        are checksummed in one query per side: a query per chunk cost the server about half again the
+        floor's CPU per row (bench/RESULTS.md). The first chunk goes alone, first: whether most of its
+        segments differ decides how the others are read."""
         pending = list(chunks)
         pool = ThreadPoolExecutor(self.max_threads)
         try:
@@ -481,8 +481,9 @@ class TableComparator:
         return self._compare_span(group, columns)
 
     def _compare_span(self, group: list[Chunk], columns) -> list[ChunkResult]:
-        """Checksums of every segment of neighbouring chunks from one grouped scan of each side (segments
-        numbered across the span), then (key, hash) of the differing segments, several per query."""
+        """Checksums of every segment of neighbouring chunks from one query per side (segments numbered
+        across the span), then (key, hash) of the differing segments, several segments per query; each
+        differing key goes back to its chunk by the chunks' first keys."""
         started, pk = time.monotonic(), self.spec.primary_key
         bounds: list[tuple[Key | None, Key | None]] = []
         offsets = []  # the span's number of each chunk's first segment
@@ -493,8 +494,8 @@ class TableComparator:
             lambda d, table, where, typed: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
         )
         src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
-        results, differing = [], []  # differing: (chunk's position, segment's bounds, rows)
-        for position, (chunk, first) in enumerate(zip(group, offsets, strict=True)):
+        results, differing = [], []  # differing: (segment's bounds, rows)
+        for chunk, first in zip(group, offsets, strict=True):
             numbers = range(first, first + len(chunk.segments) + 1)
             segment_bounds = chunk.segment_bounds()
             counts = [((src.get(b) or (0,))[0], (tgt.get(b) or (0,))[0]) for b in numbers]
@@ -502,7 +503,7 @@ class TableComparator:
             results.append(
                 ChunkResult(chunk.index, sum(s for s, _ in counts), sum(t for _, t in counts), equal=not changed)
             )
-            differing.extend((position, segment_bounds[b - first], max(counts[b - first])) for b in changed)
+            differing.extend((segment_bounds[b - first], max(counts[b - first])) for b in changed)
         # most segments differ: the next chunks are read as one stream each, without checksums first
         self._dense = len(differing) > len(bounds) // 2
         lowers = [chunk.lower[0] for chunk in group[1:]]  # whole numbers: Python orders them as the database
@@ -533,10 +534,10 @@ class TableComparator:
         return results
 
     @staticmethod
-    def _batches(differing: list[tuple[int, tuple, int]]) -> Iterator[list[tuple]]:
+    def _batches(differing: list[tuple[tuple, int]]) -> Iterator[list[tuple]]:
         """Segment bounds in groups of about ``SPAN_ROWS_LOCATED`` rows (at least one segment each)."""
         batch, rows = [], 0
-        for _, bounds, size in differing:
+        for bounds, size in differing:
             if batch and rows + size > SPAN_ROWS_LOCATED:
                 yield batch
                 batch, rows = [], 0

@@ -36,7 +36,7 @@ class SentinelDialect:
     tuple_in = True  # (a, b) IN ((x, y), ...) is understood
     session_setup: tuple[str, ...] = ()  # run on every new connection
     binary_transfer = False  # the driver's cursor(binary=True) reads whole numbers without text
-    spans = False  # consecutive chunks of a whole-number key are checksummed in one grouped scan
+    spans = False  # neighbouring chunks of a whole-number key checksummed in one query (span_checksums_sql)
     begin: str | None = None  # starts a batch of the sync file
     commit: str | None = "COMMIT;"  # ends one
 
