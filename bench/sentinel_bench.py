@@ -47,6 +47,7 @@ def create(url: str, rows: int, *, text_key: bool = False) -> None:
         )
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE t")
+        conn.execute("CHECKPOINT")  # the load's dirty pages written now, not during the first measurement
 
 
 def drift(url: str, rows: int, percent: float) -> int:

@@ -45,6 +45,7 @@ MAX_KEYS_PER_QUERY = 1000
 SEGMENTS_PER_CHUNK = 32  # a differing chunk is narrowed to its differing segments before rows are read
 SPAN_CHUNKS = 50  # at most this many neighbouring chunks checksummed in one query per side
 SPAN_ROWS_LOCATED = 20_000  # the differing segments of a span are read in queries of about this many rows
+STREAM_CHUNKS = 5  # where most segments differ, this many neighbouring chunks read as one pair of arrays
 
 
 class CompareError(RuntimeError):
@@ -152,6 +153,21 @@ def _locate(result: ChunkResult, source: dict, target: dict, width: int) -> None
     result.missing_in_target = sorted(wrap(k) for k in changed if k not in target)
     result.missing_in_source = sorted(wrap(k) for k in target.keys() - source.keys())
     result.different = sorted(wrap(k) for k in changed if k in target)
+
+
+def _compared_arrays(index: int, source_keys: list, source_hashes: list, target_keys: list, target_hashes: list):
+    """A chunk's result from its keys and row hashes on each side, in key order: when both sides hold the
+    same keys, the differing rows are the positions whose hashes differ (no Python object per row)."""
+    equal = source_keys == target_keys and source_hashes == target_hashes
+    result = ChunkResult(index, len(source_keys), len(target_keys), equal=equal)
+    if equal:
+        return result
+    if source_keys == target_keys:  # each key at the same position on both sides
+        result.different = sorted((k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes)))
+    else:
+        source_map = dict(zip(source_keys, source_hashes, strict=True))
+        _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
+    return result
 
 
 def _folded(name: str) -> str:
@@ -476,9 +492,50 @@ class TableComparator:
         return runs
 
     def _compare_group(self, group: list[Chunk], columns) -> list[ChunkResult]:
-        if len(group) == 1 or self._dense:  # most segments differ: each chunk read as one stream
-            return [self.compare_chunk(chunk, columns) for chunk in group]
-        return self._compare_span(group, columns)
+        if len(group) == 1:
+            return [self.compare_chunk(group[0], columns)]
+        if not self._dense:
+            return self._compare_span(group, columns)
+        # most segments differ: a few chunks at a time read as one stream (arrays of keys and hashes)
+        results = []
+        for start in range(0, len(group), STREAM_CHUNKS):
+            part = group[start : start + STREAM_CHUNKS]
+            if not self._dense:  # a stream found few differences: checksums first again
+                results.extend(
+                    self._compare_span(part, columns) if len(part) > 1 else [self.compare_chunk(part[0], columns)]
+                )
+            else:
+                results.extend(self._stream_span(part, columns))
+        return results
+
+    def _stream_span(self, group: list[Chunk], columns) -> list[ChunkResult]:
+        """Neighbouring chunks' keys and row hashes as one pair of arrays per side, cut back into chunks at
+        their first keys (the arrays are in key order): a query per few chunks rather than per chunk."""
+        started, pk = time.monotonic(), self.spec.primary_key
+        (source,), (target,) = self._both(
+            lambda d, table, where, typed: d.row_hash_arrays_sql(
+                table, typed(columns), pk, group[0].lower, group[-1].upper, where
+            ),
+            binary=True,
+        )
+        (source_keys, source_hashes), (target_keys, target_hashes) = (
+            (keys or [], hashes or []) for keys, hashes in (source, target)
+        )
+        cuts = [chunk.lower[0] for chunk in group[1:]]
+        s_at = [0, *(bisect.bisect_left(source_keys, k) for k in cuts), len(source_keys)]
+        t_at = [0, *(bisect.bisect_left(target_keys, k) for k in cuts), len(target_keys)]
+        results, differences, segments = [], 0, 0
+        seconds = round((time.monotonic() - started) / len(group), 4)
+        for j, chunk in enumerate(group):
+            s, t = slice(s_at[j], s_at[j + 1]), slice(t_at[j], t_at[j + 1])
+            result = _compared_arrays(chunk.index, source_keys[s], source_hashes[s], target_keys[t], target_hashes[t])
+            result.seconds = seconds
+            results.append(result)
+            differences += len(result.missing_in_target) + len(result.missing_in_source) + len(result.different)
+            segments += len(chunk.segments) + 1
+        self._dense = differences > segments // 2
+        log.info("%s chunks %d to %d read as streams", self.spec.label, group[0].index, group[-1].index)
+        return results
 
     def _compare_span(self, group: list[Chunk], columns) -> list[ChunkResult]:
         """Checksums of every segment of neighbouring chunks from one query per side (segments numbered
@@ -647,18 +704,7 @@ class TableComparator:
         (source_keys, source_hashes), (target_keys, target_hashes) = (
             (keys or [], hashes or []) for keys, hashes in (source, target)
         )
-        equal = source_keys == target_keys and source_hashes == target_hashes
-        result = ChunkResult(chunk.index, len(source_keys), len(target_keys), equal=equal)
-        if equal:
-            return result
-        if source_keys == target_keys:  # each key at the same position on both sides
-            result.different = sorted(
-                (k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes))
-            )
-        else:
-            source_map = dict(zip(source_keys, source_hashes, strict=True))
-            _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
-        return result
+        return _compared_arrays(chunk.index, source_keys, source_hashes, target_keys, target_hashes)
 
     def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:
         """The table in buckets of its key's hash: count and hash sum per bucket from one scan of each side,

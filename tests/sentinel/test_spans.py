@@ -104,17 +104,22 @@ def test_many_differing_segments_are_read_in_several_queries_and_dense_spans_swi
     arrays = []
     real_arrays = PostgresSentinel.row_hash_arrays_sql
     monkeypatch.setattr(
-        PostgresSentinel, "row_hash_arrays_sql", lambda self, *a: arrays.append(a[3]) or real_arrays(self, *a)
+        PostgresSentinel, "row_hash_arrays_sql", lambda self, *a: arrays.append(a[3:5]) or real_arrays(self, *a)
     )
     changed = [13, 14, 15, 16, 17, 18, 19, 20, 30, 45]  # chunks 1, 2, 4: fewer than half the segments of a span
     pair.sql("target", "UPDATE accounts SET name = 'x' WHERE id = ANY(%s)", (changed,))
     pair.sql("target", "UPDATE accounts SET name = 'dense' WHERE id > 600")  # every segment from chunk 60 on
+    pair.sql("target", "DELETE FROM accounts WHERE id IN (805, 806)")  # keys differ inside a stream
     c = comparator(pair)
     c.max_threads = 1  # span by span: a span found mostly differing turns the next ones into streams
     result = c.compare()
-    assert result.keys("different") == [(k,) for k in changed + list(range(601, 1001))]
+    dense = [k for k in range(601, 1001) if k not in (805, 806)]
+    assert result.keys("different") == [(k,) for k in changed + dense]
+    assert result.keys("missing_in_target") == [(805,), (806,)]
     assert len([r for r in reads if r[0][0] and r[0][0][0] < 100]) >= 3  # 10 rows, 3 at a time
-    assert arrays and min(lower[0] for lower in arrays if lower) > 600  # streams only where most differ
+    assert arrays and min(lower[0] for lower, _ in arrays if lower) > 600  # streams only where most differ
+    assert any(upper is None or upper[0] - lower[0] > 10 for lower, upper in arrays)  # several chunks a stream
+    assert outcome(result) == outcome(comparator(pair, spans=False).compare())
 
 
 def test_a_dense_key_is_planned_from_the_statistics_estimate_which_follows_a_load_since(pair, monkeypatch):
