@@ -6,12 +6,13 @@ A table with few differences costs one checksum scan of each side plus the rows 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from operator import ne
@@ -42,6 +43,9 @@ def fetch(conn, sql: str, params: Any = None, *, binary: bool = False) -> list[t
 
 MAX_KEYS_PER_QUERY = 1000
 SEGMENTS_PER_CHUNK = 32  # a differing chunk is narrowed to its differing segments before rows are read
+SPAN_CHUNKS = 50  # at most this many neighbouring chunks checksummed in one query per side
+SPAN_ROWS_LOCATED = 20_000  # the differing segments of a span are read in queries of about this many rows
+STREAM_CHUNKS = 5  # where most segments differ, this many neighbouring chunks read as one pair of arrays
 
 
 class CompareError(RuntimeError):
@@ -149,6 +153,21 @@ def _locate(result: ChunkResult, source: dict, target: dict, width: int) -> None
     result.missing_in_target = sorted(wrap(k) for k in changed if k not in target)
     result.missing_in_source = sorted(wrap(k) for k in target.keys() - source.keys())
     result.different = sorted(wrap(k) for k in changed if k in target)
+
+
+def _compared_arrays(index: int, source_keys: list, source_hashes: list, target_keys: list, target_hashes: list):
+    """A chunk's result from its keys and row hashes on each side, in key order: when both sides hold the
+    same keys, the differing rows are the positions whose hashes differ (no Python object per row)."""
+    equal = source_keys == target_keys and source_hashes == target_hashes
+    result = ChunkResult(index, len(source_keys), len(target_keys), equal=equal)
+    if equal:
+        return result
+    if source_keys == target_keys:  # each key at the same position on both sides
+        result.different = sorted((k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes)))
+    else:
+        source_map = dict(zip(source_keys, source_hashes, strict=True))
+        _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
+    return result
 
 
 def _folded(name: str) -> str:
@@ -358,11 +377,18 @@ class TableComparator:
     def _dense_integer_starts(self, conn, step: int) -> list[Key] | None:
         """Segment starts of a single integer key that fills at least half of its range (ids from a
         sequence), computed from its count, minimum and maximum instead of an ordered scan of every key: a
-        chunk then holds at most twice ``chunk_size`` rows. None for any other key."""
+        chunk then holds at most twice ``chunk_size`` rows. None for any other key.
+
+        Without a ``where`` filter the count is the database's estimate where it has one (counting every row
+        cost a tenth of the comparison at 1,000,000 rows): a chunk's rows then follow the estimate, which
+        changes their size, never which rows are compared (chunks are key ranges, the first and last open)."""
         if len(self.schema.key_columns) != 1 or not self.dialect.integer_key(self.schema.key_columns[0][1]):
             return None
         name = self.schema.key_columns[0][0]
-        [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
+        estimated = None if self.spec.where else self.dialect.estimated_key_stats_sql(self.table, name)
+        [(count, low, high)] = fetch(conn, *estimated) if estimated else [(None, None, None)]
+        if not count:
+            [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
         if not count:
             return []
         span = int(high) - int(low) + 1
@@ -418,6 +444,164 @@ class TableComparator:
         result.seconds = round(time.monotonic() - started, 4)
         log.info("%s chunk %d: %s", self.spec.label, chunk.index, "equal" if result.equal else "differs")
         return result
+
+    def compare_chunks(self, chunks: Sequence[Chunk], columns) -> Iterator[ChunkResult]:
+        """Compare ``chunks``, ``max_threads`` at a time, yielding each result in this thread as it is ready.
+
+        Where the key is one whole-number column and the dialects can, runs of neighbouring chunks (spans)
+        are checksummed in one query per side: a query per chunk cost the server about half again the
+        floor's CPU per row (bench/RESULTS.md). The first chunk goes alone, first: whether most of its
+        segments differ decides how the others are read."""
+        pending = list(chunks)
+        pool = ThreadPoolExecutor(self.max_threads)
+        try:
+            if self._spannable() and len(pending) > 1:
+                yield pool.submit(self.compare_chunk, pending[0], columns).result()
+                groups = self._spans(pending[1:])
+            else:
+                groups = [[c] for c in pending]
+            futures = [pool.submit(self._compare_group, group, columns) for group in groups]
+            for future in as_completed(futures):
+                yield from future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl+C, a failed chunk: no more queries
+            raise
+        finally:
+            pool.shutdown()
+
+    def _spannable(self) -> bool:
+        both = self.dialect.spans and self.target_dialect.spans
+        return both and not self.schema.by_hash and self._integer_key()
+
+    def _spans(self, chunks: list[Chunk]) -> list[list[Chunk]]:
+        """Runs of neighbouring chunks (a resumed table may have gaps), cut so that every thread gets
+        several spans (the last ones do not leave the others idle for long)."""
+        size = max(1, min(SPAN_CHUNKS, -(-len(chunks) // (4 * self.max_threads))))
+        runs: list[list[Chunk]] = []
+        for chunk in chunks:
+            last = runs[-1][-1] if runs else None
+            if (
+                last is not None
+                and len(runs[-1]) < size
+                and last.index + 1 == chunk.index
+                and last.upper == chunk.lower
+            ):
+                runs[-1].append(chunk)
+            else:
+                runs.append([chunk])
+        return runs
+
+    def _compare_group(self, group: list[Chunk], columns) -> list[ChunkResult]:
+        if len(group) == 1:
+            return [self.compare_chunk(group[0], columns)]
+        if not self._dense:
+            return self._compare_span(group, columns)
+        # most segments differ: a few chunks at a time read as one stream (arrays of keys and hashes)
+        results = []
+        for start in range(0, len(group), STREAM_CHUNKS):
+            part = group[start : start + STREAM_CHUNKS]
+            if not self._dense:  # a stream found few differences: checksums first again
+                results.extend(
+                    self._compare_span(part, columns) if len(part) > 1 else [self.compare_chunk(part[0], columns)]
+                )
+            else:
+                results.extend(self._stream_span(part, columns))
+        return results
+
+    def _stream_span(self, group: list[Chunk], columns) -> list[ChunkResult]:
+        """Neighbouring chunks' keys and row hashes as one pair of arrays per side, cut back into chunks at
+        their first keys (the arrays are in key order): a query per few chunks rather than per chunk."""
+        started, pk = time.monotonic(), self.spec.primary_key
+        (source,), (target,) = self._both(
+            lambda d, table, where, typed: d.row_hash_arrays_sql(
+                table, typed(columns), pk, group[0].lower, group[-1].upper, where
+            ),
+            binary=True,
+        )
+        (source_keys, source_hashes), (target_keys, target_hashes) = (
+            (keys or [], hashes or []) for keys, hashes in (source, target)
+        )
+        cuts = [chunk.lower[0] for chunk in group[1:]]
+        s_at = [0, *(bisect.bisect_left(source_keys, k) for k in cuts), len(source_keys)]
+        t_at = [0, *(bisect.bisect_left(target_keys, k) for k in cuts), len(target_keys)]
+        results, differences, segments = [], 0, 0
+        seconds = round((time.monotonic() - started) / len(group), 4)
+        for j, chunk in enumerate(group):
+            s, t = slice(s_at[j], s_at[j + 1]), slice(t_at[j], t_at[j + 1])
+            result = _compared_arrays(chunk.index, source_keys[s], source_hashes[s], target_keys[t], target_hashes[t])
+            result.seconds = seconds
+            results.append(result)
+            differences += len(result.missing_in_target) + len(result.missing_in_source) + len(result.different)
+            segments += len(chunk.segments) + 1
+        self._dense = differences > segments // 2
+        log.info("%s chunks %d to %d read as streams", self.spec.label, group[0].index, group[-1].index)
+        return results
+
+    def _compare_span(self, group: list[Chunk], columns) -> list[ChunkResult]:
+        """Checksums of every segment of neighbouring chunks from one query per side (segments numbered
+        across the span), then (key, hash) of the differing segments, several segments per query; each
+        differing key goes back to its chunk by the chunks' first keys."""
+        started, pk = time.monotonic(), self.spec.primary_key
+        bounds: list[tuple[Key | None, Key | None]] = []
+        offsets = []  # the span's number of each chunk's first segment
+        for chunk in group:
+            offsets.append(len(bounds))
+            bounds.extend(chunk.segment_bounds())
+        source_parts, target_parts = self._both(
+            lambda d, table, where, typed: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
+        )
+        src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+        results, differing = [], []  # differing: (segment's bounds, rows)
+        for chunk, first in zip(group, offsets, strict=True):
+            numbers = range(first, first + len(chunk.segments) + 1)
+            segment_bounds = chunk.segment_bounds()
+            counts = [((src.get(b) or (0,))[0], (tgt.get(b) or (0,))[0]) for b in numbers]
+            changed = [b for b in numbers if src.get(b) != tgt.get(b)]
+            results.append(
+                ChunkResult(chunk.index, sum(s for s, _ in counts), sum(t for _, t in counts), equal=not changed)
+            )
+            differing.extend((segment_bounds[b - first], max(counts[b - first])) for b in changed)
+        # most segments differ: the next chunks are read as one stream each, without checksums first
+        self._dense = len(differing) > len(bounds) // 2
+        lowers = [chunk.lower[0] for chunk in group[1:]]  # whole numbers: Python orders them as the database
+        for batch in self._batches(differing):
+            located, ranges = ChunkResult(-1, 0, 0, equal=False), _merge_adjacent(batch)
+            source_rows, target_rows = self._both(
+                lambda d, table, where, typed, ranges=ranges: d.row_hashes_in_ranges_sql(
+                    table, typed(columns), pk, ranges, where
+                ),
+                binary=True,
+            )
+            _locate(located, _hashes(source_rows, 1), _hashes(target_rows, 1), 1)
+            for kind in ("missing_in_target", "missing_in_source", "different"):
+                for key in getattr(located, kind):
+                    getattr(results[bisect.bisect_right(lowers, key[0])], kind).append(key)
+        seconds = round((time.monotonic() - started) / len(group), 4)
+        for result in results:
+            result.seconds = seconds
+            for kind in ("missing_in_target", "missing_in_source", "different"):
+                getattr(result, kind).sort()
+        log.info(
+            "%s chunks %d to %d: %d differ",
+            self.spec.label,
+            group[0].index,
+            group[-1].index,
+            sum(not r.equal for r in results),
+        )
+        return results
+
+    @staticmethod
+    def _batches(differing: list[tuple[tuple, int]]) -> Iterator[list[tuple]]:
+        """Segment bounds in groups of about ``SPAN_ROWS_LOCATED`` rows (at least one segment each)."""
+        batch, rows = [], 0
+        for bounds, size in differing:
+            if batch and rows + size > SPAN_ROWS_LOCATED:
+                yield batch
+                batch, rows = [], 0
+            batch.append(bounds)
+            rows += size
+        if batch:
+            yield batch
 
     def _compare_segments(self, chunk: Chunk, columns) -> ChunkResult:
         """Checksums per segment in one scan of each side; then (key, hash) of the differing segments."""
@@ -520,18 +704,7 @@ class TableComparator:
         (source_keys, source_hashes), (target_keys, target_hashes) = (
             (keys or [], hashes or []) for keys, hashes in (source, target)
         )
-        equal = source_keys == target_keys and source_hashes == target_hashes
-        result = ChunkResult(chunk.index, len(source_keys), len(target_keys), equal=equal)
-        if equal:
-            return result
-        if source_keys == target_keys:  # each key at the same position on both sides
-            result.different = sorted(
-                (k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes))
-            )
-        else:
-            source_map = dict(zip(source_keys, source_hashes, strict=True))
-            _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
-        return result
+        return _compared_arrays(chunk.index, source_keys, source_hashes, target_keys, target_hashes)
 
     def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:
         """The table in buckets of its key's hash: count and hash sum per bucket from one scan of each side,
@@ -573,10 +746,9 @@ class TableComparator:
         chunks = self.plan() if chunks is None else chunks
         results = dict(done or {})
         try:
-            with ThreadPoolExecutor(self.max_threads) as pool:
-                futures = [pool.submit(self.compare_chunk, c, columns) for c in chunks if c.index not in results]
-                for future in as_completed(futures):
-                    result = future.result()
+            todo = [c for c in chunks if c.index not in results]
+            with contextlib.closing(self.compare_chunks(todo, columns)) as compared:
+                for result in compared:
                     results[result.index] = result
                     if on_chunk:
                         on_chunk(result)

@@ -21,7 +21,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -245,22 +244,16 @@ def compare_batch(
                 todo.append(chunks[index])
         comparator = _comparator(config, spec)
         comparator.schema = schema
-        pool = ThreadPoolExecutor(config.max_threads)
-        try:
-            futures = [pool.submit(comparator.compare_chunk, chunk, schema.columns) for chunk in todo]
-            for future in as_completed(futures):
-                result = future.result()
-                _write(layout.chunk(table, result.index), json.dumps(encode_result(result), default=str))
-                results[result.index] = result
-                audit.event("CHUNK", table, chunk=result.summary())
-                show_progress(table, len(results), len(item["chunks"]))
-                if on_chunk:
-                    on_chunk(result, len(results), len(item["chunks"]))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl+C: the chunks in flight are lost, no more
-            raise
+        try:  # Ctrl+C: the chunks in flight are lost, no more are started
+            with contextlib.closing(comparator.compare_chunks(todo, schema.columns)) as compared:
+                for result in compared:
+                    _write(layout.chunk(table, result.index), json.dumps(encode_result(result), default=str))
+                    results[result.index] = result
+                    audit.event("CHUNK", table, chunk=result.summary())
+                    show_progress(table, len(results), len(item["chunks"]))
+                    if on_chunk:
+                        on_chunk(result, len(results), len(item["chunks"]))
         finally:
-            pool.shutdown()
             comparator.close()
     return [
         {"table": table, "artifact": str(layout.chunk(table, i)), **results[i].summary(key_cap=5)}

@@ -127,23 +127,32 @@ def run_until_killed(stage: str, control_key: str, env: dict[str, str], marker: 
 
 def compare_until_killed(argv: list[str], env: dict[str, str], kill_at: int, marker: str) -> None:
     """The child: `sentinel compare ARGV`, SIGKILLed as its ``kill_at``-th chunk comparison starts (the
-    others in flight on its threads die with it)."""
+    others in flight on its threads die with it); a span of neighbouring chunks compared in one scan starts
+    all of its chunks at once."""
     import threading
 
     _shell(env, marker, "sentinel")
     from include.sentinel.cli import main
     from include.sentinel.compare import TableComparator
 
-    compare, started, lock = TableComparator.compare_chunk, [], threading.Lock()
+    compare, span, started, lock = TableComparator.compare_chunk, TableComparator._compare_span, [], threading.Lock()
+
+    def starting(chunks):
+        with lock:
+            for chunk in chunks:
+                started.append(chunk.index)
+                if len(started) == kill_at:
+                    _die(Path(marker), f"chunk {chunk.index}")
 
     def dying(self, chunk, columns):
-        with lock:
-            started.append(chunk.index)
-            if len(started) == kill_at:
-                _die(Path(marker), f"chunk {chunk.index}")
+        starting([chunk])
         return compare(self, chunk, columns)
 
-    TableComparator.compare_chunk = dying
+    def dying_span(self, group, columns):
+        starting(group)
+        return span(self, group, columns)
+
+    TableComparator.compare_chunk, TableComparator._compare_span = dying, dying_span
     code = main(["compare", *argv])
     Path(marker).with_suffix(".exit").write_text(str(code))
     os._exit(code)

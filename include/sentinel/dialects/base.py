@@ -36,6 +36,7 @@ class SentinelDialect:
     tuple_in = True  # (a, b) IN ((x, y), ...) is understood
     session_setup: tuple[str, ...] = ()  # run on every new connection
     binary_transfer = False  # the driver's cursor(binary=True) reads whole numbers without text
+    spans = False  # neighbouring chunks of a whole-number key checksummed in one query (span_checksums_sql)
     begin: str | None = None  # starts a batch of the sync file
     commit: str | None = "COMMIT;"  # ends one
 
@@ -173,12 +174,15 @@ class SentinelDialect:
     def true(self) -> str:
         return "1 = 1"
 
-    def key_range(self, pk: Sequence[str], lower: Key | None, upper: Key | None) -> tuple[str, Params]:
-        """``lower <= key < upper`` (either bound may be open)."""
+    def key_range(
+        self, pk: Sequence[str], lower: Key | None, upper: Key | None, *, prefix: str = ""
+    ) -> tuple[str, Params]:
+        """``lower <= key < upper`` (either bound may be open); ``prefix``: of the parameters' names, to put
+        several ranges in one query."""
         parts, params = [], {}
-        for prefix, bound, op in (("lo", lower, ">="), ("hi", upper, "<")):
+        for side, bound, op in (("lo", lower, ">="), ("hi", upper, "<")):
             if bound is not None:
-                names = [f"{prefix}{i}" for i in range(len(pk))]
+                names = [f"{prefix}{side}{i}" for i in range(len(pk))]
                 parts.append(self.compare_keys(pk, names, op))
                 params.update(zip(names, bound, strict=True))
         return (" AND ".join(parts) or self.true()), params
@@ -252,10 +256,29 @@ class SentinelDialect:
             params | segment_params,
         )
 
+    def span_checksums_sql(self, table: str, columns, pk, bounds, where) -> tuple[str, Params]:
+        """Count and hash sum of each of the neighbouring key ranges ``bounds`` [(lower, upper), ...],
+        numbered from 0 (empty ones left out): the segments of several chunks in one query."""
+        thresholds = [lower for lower, _ in bounds[1:]]
+        return self.segment_checksums_sql(table, columns, pk, bounds[0][0], bounds[-1][1], where, thresholds)
+
     def row_hashes_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
         condition, params = self._range(pk, lower, upper, where)
         keys = ", ".join(self.ident(k) for k in pk)
         return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {condition}", params
+
+    def row_hashes_in_ranges_sql(self, table: str, columns, pk, ranges, where) -> tuple[str, Params]:
+        """(key, row hash) of the rows in any of the key ``ranges`` (lower, upper): one query for the
+        differing segments of several chunks."""
+        parts, params = [], {}
+        for i, (lower, upper) in enumerate(ranges):
+            condition, bound = self.key_range(pk, lower, upper, prefix=f"r{i}_")
+            parts.append(f"({condition})")
+            params.update(bound)
+        matched = " OR ".join(parts) or self.true()
+        keys = ", ".join(self.ident(k) for k in pk)
+        where = f"({matched}) AND ({where})" if where else matched
+        return f"SELECT {keys}, {self.row_hash(columns)} FROM {table} WHERE {where}", params
 
     def row_hash_arrays_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
         """One row: the array of the keys (one column) and the array of their row hashes, in key order."""
@@ -306,6 +329,11 @@ class SentinelDialect:
     def key_stats_sql(self, table: str, key: str, where: str | None) -> tuple[str, Params]:
         column = self.ident(key)
         return f"SELECT COUNT(*), MIN({column}), MAX({column}) FROM {table}{self._where(where)}", {}
+
+    def estimated_key_stats_sql(self, table: str, key: str) -> tuple[str, Params] | None:
+        """The table's row count as its statistics estimate it (NULL when it has none), with the key's
+        minimum and maximum (read from its index): planning without counting every row. None: no estimate."""
+        return None
 
     def row_count_sql(self, table: str, where: str | None) -> tuple[str, Params]:
         return f"SELECT COUNT(*) FROM {table}{self._where(where)}", {}

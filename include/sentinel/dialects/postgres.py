@@ -25,6 +25,7 @@ class PostgresSentinel(SentinelDialect):
     )
     integer_types = frozenset(("smallint", "integer", "bigint"))
     binary_transfer = True  # psycopg
+    spans = True
     binary_collations = frozenset(("libc C", "libc POSIX", "libc C.UTF-8", "libc C.utf8", "builtin C"))
 
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
@@ -148,6 +149,42 @@ class PostgresSentinel(SentinelDialect):
             f"FROM {table} WHERE {condition} ORDER BY {key}) s",
             params,
         )
+
+    def estimated_key_stats_sql(self, table: str, key: str) -> tuple[str, Params]:
+        """The planner's own estimate: live rows per page at the last VACUUM or ANALYZE times the pages the
+        table has now (it follows a load since); NULL for a table never analysed."""
+        column = self.ident(key)
+        return (
+            "SELECT (SELECT CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN (c.reltuples / c.relpages * "
+            "(pg_relation_size(c.oid) / current_setting('block_size')::int))::bigint END "
+            f"FROM pg_class c WHERE c.oid = to_regclass(%(table)s)), MIN({column}), MAX({column}) FROM {table}",
+            {"table": table},
+        )
+
+    def span_checksums_sql(self, table: str, columns, pk, bounds, where) -> tuple[str, Params]:
+        """One plain aggregate per key range, each an index range scan (a lateral join over arrays of the
+        bounds): about the floor's cost per row, where grouping the span's rows by segment number cost a
+        fifth more (bench/RESULTS.md). The open first and last ranges are aggregates of their own."""
+        key, number, extra = self.ident(pk[0]), self.hash_number(columns), f" AND ({where})" if where else ""
+        closed = [(i, lower[0], upper[0]) for i, (lower, upper) in enumerate(bounds) if lower and upper]
+        parts, params = [], {}
+        if closed:
+            numbers, lowers, uppers = (list(column) for column in zip(*closed, strict=True))
+            parts.append(
+                "SELECT sentinel_bounds.n, sentinel_sums.c, sentinel_sums.h FROM unnest(%(span_n)s::int[], "
+                "%(span_lo)s::bigint[], %(span_hi)s::bigint[]) sentinel_bounds(n, lo, hi) CROSS JOIN LATERAL "
+                f"(SELECT COUNT(*) AS c, SUM({number}) AS h FROM {table} WHERE {key} >= sentinel_bounds.lo "
+                f"AND {key} < sentinel_bounds.hi{extra}) sentinel_sums WHERE sentinel_sums.c > 0"
+            )
+            params.update(span_n=numbers, span_lo=lowers, span_hi=uppers)
+        for i, (lower, upper) in enumerate(bounds):
+            if not (lower and upper):
+                condition, bound = self.key_range(pk, lower, upper, prefix=f"open{i}_")
+                parts.append(
+                    f"SELECT {i}, COUNT(*), SUM({number}) FROM {table} WHERE ({condition}){extra} HAVING COUNT(*) > 0"
+                )
+                params.update(bound)
+        return " UNION ALL ".join(parts), params
 
     def stride_segment(self, key: str, first: int, stride: int, count: int) -> tuple[str, Params]:
         col = self.ident(key)  # an integer column: ``/`` truncates, and ``col >= first`` keeps it >= 0
