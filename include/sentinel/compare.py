@@ -232,9 +232,9 @@ class TableComparator:
     def side(self, side: str) -> tuple[SentinelDialect, str, str | None]:
         """The dialect, quoted table and filter of ``side`` (source | target)."""
         if side == "source":
-            return self.dialect, self.table, self.spec.where
+            return self.dialect, self.table, self.dialect.filter_text(self.spec.where)
         where = self.spec.target_where if self.spec.target_where is not None else self.spec.where
-        return self.target_dialect, self.target_table, where
+        return self.target_dialect, self.target_table, self.target_dialect.filter_text(where)
 
     def _side_of(self, connect: Connect) -> str:
         return "target" if connect is self.target and connect is not self.source else "source"
@@ -359,13 +359,14 @@ class TableComparator:
             # one chunk of buckets about the size of a segment: one grouped scan of each side, then only the
             # rows of the differing buckets
             with contextlib.closing(self._open(self.source)) as conn:
-                [(count,)] = fetch(conn, *self.dialect.row_count_sql(self.table, self.spec.where))
+                [(count,)] = fetch(conn, *self.dialect.row_count_sql(self.table, self.side("source")[2]))
             return [Chunk(0, None, None, (), buckets=max(1, -(-int(count) // step)))]
         with contextlib.closing(self._open(self.source)) as conn:
             starts = self._dense_integer_starts(conn, step)
             if starts is None:
                 starts = fetch(
-                    conn, *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.spec.where, step)
+                    conn,
+                    *self.dialect.boundaries_query(self.table, self.spec.primary_key, self.side("source")[2], step),
                 )
         groups = [starts[i : i + per_chunk] for i in range(0, len(starts), per_chunk)] or [[]]
         chunks = []
@@ -388,7 +389,7 @@ class TableComparator:
         estimated = None if self.spec.where else self.dialect.estimated_key_stats_sql(self.table, name)
         [(count, low, high)] = fetch(conn, *estimated) if estimated else [(None, None, None)]
         if not count:
-            [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.spec.where))
+            [(count, low, high)] = fetch(conn, *self.dialect.key_stats_sql(self.table, name, self.side("source")[2]))
         if not count:
             return []
         span = int(high) - int(low) + 1

@@ -191,6 +191,9 @@ def _names(field: str, value: Any, *, one: bool = False) -> tuple[str, ...]:
     return tuple(items)
 
 
+PERCENT_FORMATTING = {"clickhouse": "startsWith(), endsWith() or position()", "snowflake": "STARTSWITH() or CONTAINS()"}
+
+
 def _where(label: str, where: Any, db_type: str, *, field: str = "where") -> str | None:
     """The filter as given, once it is one boolean condition of the source's dialect (it is put into every
     query as it is: no second statement, no comment that would cut the query)."""
@@ -218,6 +221,13 @@ def _where(label: str, where: Any, db_type: str, *, field: str = "where") -> str
         node = node.this
     if not isinstance(node, exp.Predicate | exp.Connector | exp.Not | exp.Boolean):
         raise ConfigError(f"table {label}: {field} {where!r} is not a boolean condition; {fix}")
+    if "%" in where and db_type in PERCENT_FORMATTING:
+        # their drivers format a query with Python's % only when it has binds: a % could not be written so
+        # that it reaches the database as itself in both kinds of query
+        raise ConfigError(
+            f"table {label}: {field} holds a '%', which the {db_type} driver would misread; "
+            f"use {PERCENT_FORMATTING[db_type]} instead of LIKE"
+        )
     return where
 
 

@@ -165,6 +165,15 @@ def test_an_empty_table_and_a_type_mismatch(pair):
             },
             "table T: chunk_size must be a whole number from 1 to 100,000,000, got 0",
         ),
+        (
+            {
+                "source_database": {},
+                "target_database": {"db_type": "clickhouse"},
+                "tables": [{"table_name": "T", "primary_key": "ID", "target_where": "name LIKE 'A%'"}],
+            },
+            "table T: target_where holds a '%', which the clickhouse driver would misread; "
+            "use startsWith(), endsWith() or position() instead of LIKE",
+        ),
     ],
 )
 def test_config_errors_name_the_table_and_field(raw, message):
@@ -335,3 +344,24 @@ def test_chunks_where_most_rows_differ_are_read_as_key_and_hash_arrays_exactly(p
     assert result.keys("different") == [(k,) for k in range(3, 301, 3) if k not in (250, 251)]
     assert result.keys("missing_in_target") == [(250,), (251,)]
     assert result.keys("missing_in_source") == [(5000,)]
+
+
+def test_a_filter_with_a_like_pattern_reaches_postgresql_as_written(pair):
+    """psycopg formats every query with binds: the filter's % must arrive as %, in every query that reads."""
+    drift(pair)
+    unfiltered = comparator(pair).compare()
+    spec = TableSpec(table_name="accounts", primary_key=("id",), chunk_size=100, where="name LIKE '%5%'")
+    c = TableComparator(
+        spec, lambda: psycopg.connect(pair.urls["source"]), lambda: psycopg.connect(pair.urls["target"]), max_threads=2
+    )
+    result = c.compare()
+    verified = reverify(c, result)
+
+    named = {k for (k,) in pair.sql("source", "SELECT id FROM accounts WHERE name LIKE '%5%'")}
+    named |= {k for (k,) in pair.sql("target", "SELECT id FROM accounts WHERE name LIKE '%5%'")}
+    everything = {
+        k for kind in ("missing_in_target", "missing_in_source", "different") for (k,) in unfiltered.keys(kind)
+    }
+    found = {k for kind in ("missing_in_target", "missing_in_source", "different") for (k,) in result.keys(kind)}
+    assert found and found == everything & named
+    assert not verified.in_flight

@@ -28,6 +28,10 @@ class PostgresSentinel(SentinelDialect):
     spans = True
     binary_collations = frozenset(("libc C", "libc POSIX", "libc C.UTF-8", "libc C.utf8", "builtin C"))
 
+    def filter_text(self, where: str | None) -> str | None:
+        # psycopg formats every query the comparator sends (its binds never None): a LIKE 'A%' must be %%
+        return where.replace("%", "%%") if where else where
+
     def columns_query(self, schema: str | None, table: str) -> tuple[str, Params]:
         """The effective collation of every string column: its own (provider and locale, and whether it is
         nondeterministic), or the database's default (which may be an ICU locale)."""
