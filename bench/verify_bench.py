@@ -11,7 +11,8 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
   loader's ADBC reader, the decimal as text as the verification reads it; the Delta table through
   delta-rs), what the in-process verification must read;
 - the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
-  streamed as Arrow and hashed in this process, ``include/dataloader/verification/arrow.py``).
+  streamed as Arrow and hashed in this process, ``include/dataloader/verification/arrow.py``, the source
+  in two key ranges at once); and the same with the source in one read (``source_streams=1``), its peer.
 
     .venv/bin/python bench/verify_bench.py --rows 1000000 [--rounds 3]
 
@@ -153,7 +154,9 @@ def arrow_floor(url: str, root: Path) -> float:
     return time.perf_counter() - start
 
 
-def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -> tuple[float, dict]:
+def verify(
+    url: str, root: Path, out: Path, *, in_process: bool | None = None, source_streams: int | None = None
+) -> tuple[float, dict]:
     from include.dataloader.dialects import ConnectionParams
     from include.dataloader.verification import local_bronze
     from include.dataloader.verification import verify as verify_load
@@ -168,6 +171,7 @@ def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -
         watermark=None,
         out_dir=out,
         in_process=in_process,
+        source_streams=source_streams,
     )
     return time.perf_counter() - start, result.as_dict()
 
@@ -175,6 +179,7 @@ def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -
 MEASURES = (
     ("load", "full load (this loader)"),
     ("verify", "verification (`verify`, in process)"),
+    ("verify_one", "verification, the source in one read (`source_streams=1`)"),
     ("arrow_floor", "in-process floor: both sides read as Arrow, at once"),
     ("engine", "in-engine verification (`verify(in_process=False)`)"),
     ("floor", "in-engine floor: one MD5 scan of each side, at once"),
@@ -186,12 +191,13 @@ def one_round(url: str, work: Path, rows: int) -> dict[str, float]:
     work on the machine then hits both, not one)."""
     times = {"load": load(url, work / "warehouse")}
     times["verify"], result = verify(url, work / "warehouse", work / "artifacts")
+    times["verify_one"], one = verify(url, work / "warehouse", work / "artifacts-one", source_streams=1)
     times["arrow_floor"] = arrow_floor(url, work / "warehouse")
     times["engine"], engine = verify(url, work / "warehouse", work / "artifacts-engine", in_process=False)
     times["floor"], times["source_scan"], times["bronze_scan"] = floor(url, work / "warehouse")
     # the tables are equal: anything else is a bug, not a figure
-    assert result["status"] == engine["status"] == "equal", (result, engine)
-    assert result["matching"] == engine["matching"] == rows, (result, engine)
+    assert result["status"] == one["status"] == engine["status"] == "equal", (result, one, engine)
+    assert result["matching"] == one["matching"] == engine["matching"] == rows, (result, one, engine)
     return times
 
 
@@ -223,6 +229,7 @@ def main() -> None:
     print(
         f"\n- verification / load: **{median['verify'] / median['load']:.2f}x** (each round {ratios}; goal: under 0.5x)"
     )
+    print(f"- verification with the source in one read / load: {median['verify_one'] / median['load']:.2f}x")
     print(f"- in-engine verification / load: {median['engine'] / median['load']:.2f}x")
     print(f"- verification / in-process floor: {median['verify'] / median['arrow_floor']:.2f}x")
     print(f"- verification / in-engine floor: {median['verify'] / median['floor']:.2f}x")
