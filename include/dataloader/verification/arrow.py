@@ -2,7 +2,8 @@
 
 - the source is read through the loader's own Arrow reader of its engine (``SourceDialect.arrow_batches``,
   ADBC for PostgreSQL; the load's connection parameters), the columns projected as every load reads them,
-  under the scope's predicate in the source's dialect;
+  under the scope's predicate in the source's dialect; with ``source_streams`` above 1 and a single integer
+  key, in that many key ranges at once (``key_ranges``), each its own connection and reader thread;
 - the bronze table, a local Delta folder, through delta-rs (``deltalake``): its pyarrow dataset scanned in
   batches, only the compared columns, the scope pushed down as a dataset filter (files and row groups
   outside it are skipped);
@@ -39,9 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IN_PROCESS_SOURCES = frozenset({"postgresql"})  # engines whose Arrow types tests/dataloader hold canonical
-# the source read in this many key ranges at once (a single integer key): one server backend and one
-# driver decoding per range, on as many connections
-SOURCE_STREAMS = 2
+# the source read in this many key ranges at once (a single integer key), one connection each: one by
+# default, since on two busy cores the reading is CPU-bound (PostgreSQL's backend, the driver's decoding,
+# delta-rs) and two ranges measured slower, not faster (bench/RESULTS.md, "Load verification")
+SOURCE_STREAMS = 1
 
 
 def applies(db_type: str, bronze: Bronze) -> bool:

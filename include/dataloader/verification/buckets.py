@@ -5,8 +5,8 @@ Pass 1 reads each side once and keeps, per bucket of the key's hash, the row cou
 row hashes (their low and high 32 bits, each summed exactly in 64 bits: no wrap-around below 2**32 rows
 per bucket). Buckets whose (count, sums) differ get pass 2, which reads both sides again and keeps (key,
 row hash) of the rows in those buckets only, at most ``pass_rows`` rows per pass (more passes when more
-rows differ): memory holds the bucket arrays and a few batches (``prefetched``: the driver reads ahead
-while a batch is hashed), whatever the table's size.
+rows differ): memory holds the bucket arrays and a few batches per stream (``prefetched``: each driver
+reads ahead while a batch is hashed; a side may be several streams, ``Streams``), whatever the table's size.
 
 The hashes are polars' ``hash_rows`` (64-bit, seeded, over the canonical text columns, each column hashed
 apart so column boundaries count). They are not stable across polars versions; both sides are hashed in
