@@ -11,7 +11,9 @@ Measured in one run, in one process (Sail runs in-process), on the same table:
   loader's ADBC reader, the decimal as text as the verification reads it; the Delta table through
   delta-rs), what the in-process verification must read;
 - the verification: ``verify`` as the verify task runs it (``in_process`` where it applies: both sides
-  streamed as Arrow and hashed in this process, ``include/dataloader/verification/arrow.py``).
+  streamed as Arrow and hashed in this process, ``include/dataloader/verification/arrow.py``); and the
+  same with the source read in two key ranges at once on two connections (``source_streams=2``), the two
+  in turn first round by round.
 
     .venv/bin/python bench/verify_bench.py --rows 1000000 [--rounds 3]
 
@@ -153,7 +155,9 @@ def arrow_floor(url: str, root: Path) -> float:
     return time.perf_counter() - start
 
 
-def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -> tuple[float, dict]:
+def verify(
+    url: str, root: Path, out: Path, *, in_process: bool | None = None, source_streams: int | None = None
+) -> tuple[float, dict]:
     from include.dataloader.dialects import ConnectionParams
     from include.dataloader.verification import local_bronze
     from include.dataloader.verification import verify as verify_load
@@ -168,6 +172,7 @@ def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -
         watermark=None,
         out_dir=out,
         in_process=in_process,
+        source_streams=source_streams,
     )
     return time.perf_counter() - start, result.as_dict()
 
@@ -175,23 +180,30 @@ def verify(url: str, root: Path, out: Path, *, in_process: bool | None = None) -
 MEASURES = (
     ("load", "full load (this loader)"),
     ("verify", "verification (`verify`, in process)"),
+    ("verify_two", "verification, the source in two key ranges at once (`source_streams=2`)"),
     ("arrow_floor", "in-process floor: both sides read as Arrow, at once"),
     ("engine", "in-engine verification (`verify(in_process=False)`)"),
     ("floor", "in-engine floor: one MD5 scan of each side, at once"),
 )
 
 
-def one_round(url: str, work: Path, rows: int) -> dict[str, float]:
+def one_round(url: str, work: Path, rows: int, number: int) -> dict[str, float]:
     """Every measurement once, the load and the verification next to each other (a load spike from other
     work on the machine then hits both, not one)."""
     times = {"load": load(url, work / "warehouse")}
-    times["verify"], result = verify(url, work / "warehouse", work / "artifacts")
+    # the two verifications in turn first (right after the load the page cache and the machine differ)
+    first, second = ("verify", "verify_two") if number % 2 == 0 else ("verify_two", "verify")
+    found = {}
+    for name in (first, second):
+        streams = 2 if name == "verify_two" else None
+        times[name], found[name] = verify(url, work / "warehouse", work / f"artifacts-{name}", source_streams=streams)
+    result, two = found["verify"], found["verify_two"]
     times["arrow_floor"] = arrow_floor(url, work / "warehouse")
     times["engine"], engine = verify(url, work / "warehouse", work / "artifacts-engine", in_process=False)
     times["floor"], times["source_scan"], times["bronze_scan"] = floor(url, work / "warehouse")
     # the tables are equal: anything else is a bug, not a figure
-    assert result["status"] == engine["status"] == "equal", (result, engine)
-    assert result["matching"] == engine["matching"] == rows, (result, engine)
+    assert result["status"] == two["status"] == engine["status"] == "equal", (result, two, engine)
+    assert result["matching"] == two["matching"] == engine["matching"] == rows, (result, two, engine)
     return times
 
 
@@ -208,7 +220,7 @@ def main() -> None:
         from include.local import spark as local_spark
 
         local_spark.session()  # started before the clocks: Sail's start-up is no part of either
-        rounds = [one_round(url, work, args.rows) for _ in range(args.rounds)]
+        rounds = [one_round(url, work, args.rows, number) for number in range(args.rounds)]
     finally:
         server.cleanup()
     median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
@@ -223,6 +235,7 @@ def main() -> None:
     print(
         f"\n- verification / load: **{median['verify'] / median['load']:.2f}x** (each round {ratios}; goal: under 0.5x)"
     )
+    print(f"- verification, source in two key ranges / load: {median['verify_two'] / median['load']:.2f}x")
     print(f"- in-engine verification / load: {median['engine'] / median['load']:.2f}x")
     print(f"- verification / in-process floor: {median['verify'] / median['arrow_floor']:.2f}x")
     print(f"- verification / in-engine floor: {median['verify'] / median['floor']:.2f}x")

@@ -179,3 +179,88 @@ def test_keys_read_as_text_come_back_as_the_numbers_both_sides_bind():
     )
     assert diff.different == [(2, Decimal("2.00"))]
     assert [type(v) for v in diff.different[0]] == [int, Decimal]
+
+
+def test_the_source_read_in_key_ranges_at_once_finds_what_one_read_finds(loads, source_url, source_sql, tmp_path):
+    """An integer key with gaps and an uneven spread (most keys low, a few far out), read in 1, 2 and 3 key
+    ranges: the same bucket sums, the same verification, each range's batches bounded."""
+    from include.dataloader.dialects import dialect_for
+    from include.dataloader.verification.arrow import key_ranges, source_scan
+    from include.dataloader.verification.buckets import Streams, _Hasher
+
+    source_sql("CREATE TABLE gapped (id bigint PRIMARY KEY, label text, amount numeric(12,2))")
+    source_sql(
+        "INSERT INTO gapped SELECT g, 'v' || g, g * 0.5 FROM generate_series(1, 900) g WHERE g % 7 <> 0 "
+        "UNION ALL SELECT g, NULL, NULL FROM generate_series(1000000, 1000020) g "
+        "UNION ALL VALUES (-5, 'low', 1.0), (4000000000, 'far', 2.0)"
+    )
+    row = control_row("gapped", "full", primary_key_columns=["id"], verify=True)
+    loads.run(row)
+    table = deltalake.DeltaTable(str(loads.warehouse.path(loads.context(row).target)))
+    table.update(updates={"label": "'changed'"}, predicate="id IN (-5, 450, 1000010)")
+    table.delete("id IN (8, 4000000000)")
+    source_sql("INSERT INTO gapped VALUES (3000000000, 'late', 3.0)")  # after the load: missing in bronze
+
+    dialect, params = dialect_for("postgresql"), ConnectionParams(url=source_url)
+    assert key_ranges(row, dialect, params, "id", 1) is None
+    kinds = [("id", "integer"), ("label", "text"), ("amount", "decimal")]
+    columns = source_columns_of(dialect, params)
+    sums = []
+    for streams in (1, 2, 3):
+        ranges = key_ranges(row, dialect, params, "id", streams)
+        assert (ranges is None) == (streams == 1)
+        scan = source_scan(row, dialect, params, columns, [n for n, _ in kinds], None, ranges=ranges, batch_rows=64)
+        assert isinstance(scan(), Streams) == (streams > 1)
+        found = _Hasher(ArrowSide(scan, kinds, 1), timestamp_precision=6, float_digits=15).sums()
+        assert found.max_batch <= 64
+        sums.append(found)
+    for found in sums[1:]:
+        assert found.rows == sums[0].rows == 772 + 21 + 2 + 1
+        for part in ("counts", "low", "high"):
+            assert np.array_equal(getattr(found, part), getattr(sums[0], part))
+
+    results = []
+    for streams in (1, 2, 3):
+        result = verify(
+            row,
+            "postgresql",
+            params,
+            local_bronze(row, loads.warehouse.root),
+            run_id="r1",
+            watermark=None,
+            out_dir=tmp_path / str(streams),
+            source_streams=streams,
+        ).as_dict()
+        assert result.pop("report") and result.pop("sync_sql")
+        results.append(result)
+    assert results[0] == results[1] == results[2]
+    assert results[0]["keys"]["missing_in_target"] == [[8], [3000000000], [4000000000]]
+    assert results[0]["keys"]["different"] == [[-5], [450], [1000010]]
+
+
+def source_columns_of(dialect, params):
+    from include.dataloader.verification import source_columns
+
+    conn = dialect.connect(params)
+    try:
+        return source_columns(control_row("gapped", "full", primary_key_columns=["id"]), dialect, conn)
+    finally:
+        conn.close()
+
+
+def test_read_ahead_of_several_streams_hands_over_all_their_batches_and_closes_them_all():
+    ids = sorted(b.column(0)[0].as_py() for b in prefetched(_stream(9, 3).scan(), _stream(40, 20).scan()))
+    assert ids == [0, 0, 3, 6, 20]
+    closed = []
+
+    def endless(name):
+        try:
+            while True:
+                yield pa.record_batch([pa.array([1])], names=["id"])
+        finally:
+            closed.append(name)
+
+    read = prefetched(endless("a"), endless("b"))
+    next(read)
+    read.close()
+    assert sorted(closed) == ["a", "b"]

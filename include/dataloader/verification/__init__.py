@@ -320,12 +320,14 @@ def verify(
     now: datetime | None = None,
     key_cap: int = KEY_CAP,
     in_process: bool | None = None,
+    source_streams: int | None = None,
 ) -> Verification:
     """Compare ``row``'s source with its bronze table after a load that committed ``watermark``.
 
     ``params``: the source's connection, resolved as the load resolves it (Airflow: its connection;
     a shell: the dbconfig's secrets). ``in_process``: hash both sides here (``verification.arrow``); None: where
-    it applies; False: inside both engines (the sentinel's checksums).
+    it applies; False: inside both engines (the sentinel's checksums). ``source_streams``: in process, the
+    source read in that many key ranges at once (None: ``arrow.SOURCE_STREAMS``; 1: one read).
     """
     from include.dataloader.verification import arrow
     from include.sentinel.pair import Side, compare_tables
@@ -361,7 +363,10 @@ def verify(
         in_process = arrow.applies(db_type, bronze)
     if in_process:  # both sides hashed here, not inside the engines
         condition = source_condition(scope, dialect)
-        compare = arrow.in_process_compare(row, dialect, params, columns, scope, condition, bronze)
+        streams = arrow.SOURCE_STREAMS if source_streams is None else source_streams
+        compare = arrow.in_process_compare(
+            row, dialect, params, columns, scope, condition, bronze, source_streams=streams
+        )
     result = compare_tables(
         Side(db_type, lambda: dialect.connect(params), row.source_schema, row.source_table_name, source_where),
         Side("spark", bronze.connect, bronze.schema, bronze.table, bronze_where),

@@ -5,8 +5,8 @@ Pass 1 reads each side once and keeps, per bucket of the key's hash, the row cou
 row hashes (their low and high 32 bits, each summed exactly in 64 bits: no wrap-around below 2**32 rows
 per bucket). Buckets whose (count, sums) differ get pass 2, which reads both sides again and keeps (key,
 row hash) of the rows in those buckets only, at most ``pass_rows`` rows per pass (more passes when more
-rows differ): memory holds the bucket arrays and a few batches (``prefetched``: the driver reads ahead
-while a batch is hashed), whatever the table's size.
+rows differ): memory holds the bucket arrays and a few batches per stream (``prefetched``: each driver
+reads ahead while a batch is hashed; a side may be several streams, ``Streams``), whatever the table's size.
 
 The hashes are polars' ``hash_rows`` (64-bit, seeded, over the canonical text columns, each column hashed
 apart so column boundaries count). They are not stable across polars versions; both sides are hashed in
@@ -33,11 +33,19 @@ KEY_SEED, ROW_SEED = 0x5EED, 0x0DA7A
 
 
 @dataclass(frozen=True)
+class Streams:
+    """One side's rows as several reads at once (key ranges of the source), each its own thread: a pass
+    adds up their buckets alike, whatever order their batches come in."""
+
+    parts: Sequence[Iterable[pa.RecordBatch]]
+
+
+@dataclass(frozen=True)
 class ArrowSide:
     """One side: ``scan()`` starts a new read of the compared rows (key columns first) as Arrow batches;
     ``kinds``: each column's (name, canonical kind), keys first; ``key_width``: how many are keys."""
 
-    scan: Callable[[], Iterable[pa.RecordBatch]]
+    scan: Callable[[], Iterable[pa.RecordBatch] | Streams]
     kinds: Sequence[tuple[str, str]]
     key_width: int
 
@@ -75,7 +83,8 @@ class _Hasher:
 
     def batches(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
         """(batch, bucket of each row, row hash of each row), batch by batch."""
-        scan = prefetched(self.side.scan())
+        read = self.side.scan()
+        scan = prefetched(*read.parts) if isinstance(read, Streams) else prefetched(read)
         try:
             for batch in scan:
                 if batch.num_rows == 0:
@@ -85,8 +94,7 @@ class _Hasher:
                 buckets = (keys.hash_rows(seed=KEY_SEED).to_numpy() % BUCKETS).astype(np.int64)
                 yield batch, buckets, frame.hash_rows(seed=ROW_SEED).to_numpy()
         finally:
-            if hasattr(scan, "close"):  # a generator: ends the driver's cursor and connection
-                scan.close()
+            scan.close()  # ends the drivers' cursors and connections
 
     def sums(self) -> _Sums:
         sums = _Sums()
@@ -117,17 +125,18 @@ class _Hasher:
         return found
 
 
-def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """``batches`` read ahead by a thread, at most ``depth`` waiting: the driver reads the next batch while
-    this one is hashed (memory: ``depth`` + 1 batches)."""
+def prefetched(*streams: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """The batches of ``streams``, each read ahead by a thread of its own, at most ``depth`` waiting per
+    stream: the drivers read the next batches while one is hashed (memory: ``depth`` + 1 batches per
+    stream). One stream's batches come in its order; several streams' interleave as they arrive."""
     import queue
     import threading
 
-    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    waiting: queue.Queue = queue.Queue(maxsize=depth * max(1, len(streams)))
     stop = threading.Event()
     done = object()
 
-    def read() -> None:
+    def read(batches: Iterable[pa.RecordBatch]) -> None:
         try:
             for batch in batches:
                 while not stop.is_set():
@@ -145,19 +154,26 @@ def prefetched(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa
             if hasattr(batches, "close"):
                 batches.close()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=read, args=(s,), daemon=True) for s in streams]
+    for reader in readers:
+        reader.start()
     try:
-        while (item := waiting.get()) is not done:
+        running = len(readers)
+        while running:
+            item = waiting.get()
+            if item is done:
+                running -= 1
+                continue
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
         stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                waiting.get_nowait()
-            reader.join(timeout=0.05)
+        for reader in readers:
+            while reader.is_alive():  # unblock a reader waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    waiting.get_nowait()
+                reader.join(timeout=0.05)
 
 
 def _key_values(array: pa.Array, kind: str) -> list[Any]:
