@@ -23,6 +23,14 @@ class Cursor:
     kind: str  # timestamp | date | integer
     with_time_zone: bool = False
 
+    @classmethod
+    def of_type(cls, column: str, spark_type: str, kind: str | None = None) -> Cursor:
+        """The cursor on ``column`` of Spark type ``spark_type``; ``kind`` when the row declares one."""
+        if kind is None:
+            integral = spark_type in ("int", "bigint", "smallint", "tinyint")
+            kind = "integer" if integral else ("date" if spark_type == "date" else "timestamp")
+        return cls(column, kind, with_time_zone=spark_type == "timestamp")
+
 
 class SourceQueries:
     """Queries against one source table, rendered in its dialect with every identifier quoted."""

@@ -89,14 +89,7 @@ class SourceTable:
 
     def cursor(self, column: str | None = None, kind: str | None = None) -> Cursor:
         column = column or self.row.incremental_column
-        declared = self.spark_types[self.target_name(column)]
-        if kind is None:
-            kind = (
-                "integer"
-                if declared in ("int", "bigint", "smallint", "tinyint")
-                else ("date" if declared == "date" else "timestamp")
-            )
-        return Cursor(column, kind, with_time_zone=declared == "timestamp")
+        return Cursor.of_type(column, self.spark_types[self.target_name(column)], kind)
 
     def partitioning(self, query: str | None = None) -> Partitioning | None:
         """How to split a read across connections: on a single integer primary key, from its MIN to

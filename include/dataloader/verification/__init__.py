@@ -198,15 +198,7 @@ def cursor_of(row: ControlRow, dialect: SourceDialect, columns: list[ColumnInfo]
             f"{row.control_key}: cursor column {name!r} is not in the source table (columns: "
             f"{', '.join(c.name for c in columns)}); fix incremental_column or rolling_column"
         )
-    declared = dialect.spark_type(info)
-    kind = row.incremental_type if strategy != "rolling" else None
-    if kind is None:
-        kind = (
-            "integer"
-            if declared in ("int", "bigint", "smallint", "tinyint")
-            else ("date" if declared == "date" else "timestamp")
-        )
-    return Cursor(name, kind, with_time_zone=declared == "timestamp")
+    return Cursor.of_type(name, dialect.spark_type(info), row.incremental_type if strategy != "rolling" else None)
 
 
 # -- the verification -----------------------------------------------------------------------------------
