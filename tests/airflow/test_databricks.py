@@ -56,14 +56,20 @@ def polls(standin: DatabricksStandIn, run_id: int) -> int:
     return sum(str(b.get("run_id")) == str(run_id) for b in calls(standin, "runs/get"))
 
 
-def test_a_databricks_load_defers_and_succeeds(tier, databricks):
-    create_orders(tier, "db_orders")
-    tier.repository().add(control_row("db_orders", "incremental", **ORDERS, execution_target="databricks"))
-    tier.refresh_snapshot("tier.db_orders")
+def deferred_load(tier, databricks: DatabricksStandIn, table: str) -> tuple[str, int]:
+    """A Databricks load of a new row ``tier.<table>`` triggered, and deferred on its submitted run:
+    (the DAG run's id, the Databricks run's id)."""
+    create_orders(tier, table)
+    tier.repository().add(control_row(table, "incremental", **ORDERS, execution_target="databricks"))
+    tier.refresh_snapshot(f"tier.{table}")
+    run_id = tier.trigger(f"tier.{table}")
+    databricks_run_id = databricks_run(databricks, f"tier.{table}", run_id)
+    tier.wait_task(f"tier.{table}", run_id, "load", "deferred")
+    return run_id, databricks_run_id
 
-    run_id = tier.trigger("tier.db_orders")
-    databricks_run_id = databricks_run(databricks, "tier.db_orders", run_id)
-    tier.wait_task("tier.db_orders", run_id, "load", "deferred")
+
+def test_a_databricks_load_defers_and_succeeds(tier, databricks):
+    run_id, databricks_run_id = deferred_load(tier, databricks, "db_orders")
     # stored at submit time, while the run is still pending
     assert tier.repository().get("tier.db_orders")["databricks_run_url"] == databricks.run_page_url(databricks_run_id)
     databricks.release(databricks_run_id)
@@ -89,13 +95,7 @@ def test_a_databricks_load_defers_and_succeeds(tier, databricks):
 
 
 def test_marking_a_deferred_databricks_load_failed_cancels_its_run(tier, databricks):
-    create_orders(tier, "db_cancel")
-    tier.repository().add(control_row("db_cancel", "incremental", **ORDERS, execution_target="databricks"))
-    tier.refresh_snapshot("tier.db_cancel")
-
-    run_id = tier.trigger("tier.db_cancel")
-    databricks_run_id = databricks_run(databricks, "tier.db_cancel", run_id)
-    tier.wait_task("tier.db_cancel", run_id, "load", "deferred")
+    run_id, databricks_run_id = deferred_load(tier, databricks, "db_cancel")
     # the operator's own calls are over once the task is deferred: a later runs/get is the trigger's poll,
     # i.e. the triggerer runs it (a task marked failed before then has no trigger running to cancel its run)
     polled = polls(databricks, databricks_run_id)
@@ -124,13 +124,7 @@ def test_marking_a_deferred_databricks_load_failed_cancels_its_run(tier, databri
 
 
 def test_a_try_lost_while_its_run_works_is_retried_onto_the_same_run(tier, databricks):
-    create_orders(tier, "db_reconnect")
-    tier.repository().add(control_row("db_reconnect", "incremental", **ORDERS, execution_target="databricks"))
-    tier.refresh_snapshot("tier.db_reconnect")
-
-    run_id = tier.trigger("tier.db_reconnect")
-    databricks_run_id = databricks_run(databricks, "tier.db_reconnect", run_id)
-    tier.wait_task("tier.db_reconnect", run_id, "load", "deferred")
+    run_id, databricks_run_id = deferred_load(tier, databricks, "db_reconnect")
     polled = polls(databricks, databricks_run_id)
     wait(
         lambda: polls(databricks, databricks_run_id) > polled,
