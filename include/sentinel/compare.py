@@ -10,6 +10,7 @@ import bisect
 import contextlib
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +47,7 @@ SEGMENTS_PER_CHUNK = 32  # a differing chunk is narrowed to its differing segmen
 SPAN_CHUNKS = 50  # at most this many neighbouring chunks checksummed in one query per side
 SPAN_ROWS_LOCATED = 20_000  # the differing segments of a span are read in queries of about this many rows
 STREAM_CHUNKS = 5  # where most segments differ, this many neighbouring chunks read as one pair of arrays
+NARROW_PARTS = 20  # a span's differing segment of whole-number keys is checksummed again in this many parts
 
 
 class CompareError(RuntimeError):
@@ -564,6 +566,8 @@ class TableComparator:
             differing.extend((segment_bounds[b - first], max(counts[b - first])) for b in changed)
         # most segments differ: the next chunks are read as one stream each, without checksums first
         self._dense = len(differing) > len(bounds) // 2
+        if differing and not self._dense:
+            differing = self._narrowed(differing, columns)
         lowers = [chunk.lower[0] for chunk in group[1:]]  # whole numbers: Python orders them as the database
         for batch in self._batches(differing):
             located, ranges = ChunkResult(-1, 0, 0, equal=False), _merge_adjacent(batch)
@@ -590,6 +594,32 @@ class TableComparator:
             sum(not r.equal for r in results),
         )
         return results
+
+    def _narrowed(self, differing: list[tuple[tuple, int]], columns) -> list[tuple[tuple, int]]:
+        """The differing segments' parts that differ: each closed segment of at least ``2 * NARROW_PARTS``
+        keys cut into ``NARROW_PARTS`` key ranges, all checksummed in one more span query per side. A
+        difference or two in a segment of 400 rows then reads some 20 rows per side, not 400 (a twentieth
+        of the rows located, which were 4% of the table at 0.01% differences, and of the client's memory)."""
+        parts: list[tuple[tuple, tuple]] = []
+        kept: list[tuple[tuple, int]] = []
+        for (lower, upper), rows in differing:
+            width = upper[0] - lower[0] if lower and upper else 0
+            if width < 2 * NARROW_PARTS:
+                kept.append(((lower, upper), rows))
+                continue
+            cuts = [lower[0] + width * i // NARROW_PARTS for i in range(NARROW_PARTS + 1)]
+            parts.extend(((a,), (b,)) for a, b in itertools.pairwise(cuts))
+        if not parts:
+            return differing
+        pk = self.spec.primary_key
+        source_parts, target_parts = self._both(
+            lambda d, table, where, typed: d.span_checksums_sql(table, typed(columns), pk, parts, where)
+        )
+        src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+        for n, bounds in enumerate(parts):
+            if src.get(n) != tgt.get(n):
+                kept.append((bounds, max((src.get(n) or (0,))[0], (tgt.get(n) or (0,))[0])))
+        return sorted(kept, key=lambda part: part[0][0] or (-math.inf,))
 
     @staticmethod
     def _batches(differing: list[tuple[tuple, int]]) -> Iterator[list[tuple]]:

@@ -152,3 +152,35 @@ def test_a_dense_key_is_planned_from_the_statistics_estimate_which_follows_a_loa
     counted.clear()
     assert comparator(pair, where="name <> 'x'").compare().matching == 2998  # a filter: its rows counted
     assert counted == ['"accounts"']
+
+
+def test_a_differing_segment_is_narrowed_to_its_differing_parts_before_rows_are_read(pair, monkeypatch):
+    for side in ("source", "target"):  # 25 segments of 80 keys a chunk: each narrowed in 20 parts of 4 keys
+        pair.sql(side, "CREATE TABLE wide (id bigint PRIMARY KEY, v int)")
+        pair.sql(side, "INSERT INTO wide SELECT g, g FROM generate_series(1, 20000) g")
+    changed = [3, 4001, 4004, 4005, 6160, 11999, 19999]  # chunk 0 (alone), parts' first and last keys, a part
+    pair.sql("target", "UPDATE wide SET v = -v WHERE id = ANY(%s)", (changed,))  # with two, a chunk's last
+    pair.sql("target", "DELETE FROM wide WHERE id = 8300")
+    pair.sql("target", "INSERT INTO wide VALUES (20500, 0), (-7, 0)")  # beyond the last key, below the first
+    reads = []
+    real = PostgresSentinel.row_hashes_in_ranges_sql
+    monkeypatch.setattr(
+        PostgresSentinel,
+        "row_hashes_in_ranges_sql",
+        lambda self, t, cols, pk, ranges, w: reads.append(ranges) or real(self, t, cols, pk, ranges, w),
+    )
+
+    def compared(spans: bool):
+        spec = TableSpec(table_name="wide", primary_key=("id",), chunk_size=2000)
+        dialect = PostgresSentinel()
+        dialect.spans = spans
+        connect = {side: (lambda u=url: psycopg.connect(u)) for side, url in pair.urls.items()}
+        return TableComparator(spec, connect["source"], connect["target"], dialect=dialect, max_threads=2).compare()
+
+    narrowed = compared(spans=True)
+    assert narrowed.keys("different") == [(k,) for k in changed]
+    assert narrowed.keys("missing_in_target") == [(8300,)]
+    assert narrowed.keys("missing_in_source") == [(-7,), (20500,)]
+    closed = [(lo[0], hi[0]) for ranges in reads for lo, hi in ranges if lo and hi and lo[0] > 2000]
+    assert closed and all(hi - lo <= 8 for lo, hi in closed)  # parts of 4 keys (two when neighbours), not 80
+    assert outcome(narrowed) == outcome(compared(spans=False))
