@@ -114,13 +114,14 @@ class Schema:
         """``columns`` (source names) with the names and types ``side`` has."""
         if side == "source":
             return list(columns)
-        types = dict(self.target_columns) if self.target_columns is not None else {}
-        return [(self.side_name(side, name), types.get(name, data_type)) for name, data_type in columns]
+        types = dict(columns if self.target_columns is None else self.target_columns)
+        return [(self.side_name(side, name), types[name]) for name, _ in columns]
 
     def side_keys(self, side: str) -> list[tuple[str, str]]:
         if side == "source":
             return self.key_columns
-        return self.side_columns(side, self.target_key_columns or self.key_columns)
+        keys = self.key_columns if self.target_key_columns is None else self.target_key_columns
+        return [(self.side_name(side, name), data_type) for name, data_type in keys]
 
     def side_pk(self, side: str) -> list[str]:
         """The key's column names as ``side`` has them."""

@@ -1,6 +1,7 @@
 """Columns the target names otherwise (``TableSpec.target_names``): the target's queries, catalog check,
 re-verification and sync SQL use its names; keys, differing columns and reports stay in the source's."""
 
+import json
 from datetime import UTC, datetime
 
 import psycopg
@@ -129,3 +130,13 @@ def test_target_names_in_the_config_are_validated():
     raw["tables"][0]["target_names"] = {"a": "x; DROP TABLE t"}
     with pytest.raises(ConfigError, match=r"target_names\['a'\] 'x; DROP TABLE t' holds"):
         parse_config(raw)
+
+
+def test_a_stored_plan_keeps_the_targets_names_for_a_resume():
+    from include.sentinel.codec import decode_plan, encode_plan
+
+    schema = Schema([("Order Date", "date")], [("Order Id", "integer")], target_names={"Order Id": "order_id"})
+    stored, _ = decode_plan(json.loads(json.dumps(encode_plan("orders", schema, [Chunk(0, None, None)]))))
+    assert stored.side_pk("target") == ["order_id"]
+    assert stored.side_columns("target", stored.columns) == [("Order Date", "date")]
+    assert stored.side_pk("source") == ["Order Id"]
