@@ -290,7 +290,7 @@ class TableComparator:
     def columns(self) -> list[tuple[str, str]]:
         return self.inspect().columns
 
-    def target_names(self) -> dict[str, str]:
+    def _target_names(self) -> dict[str, str]:
         """``spec.target_names`` spelled as the target's catalog is read (folded as its names are)."""
         fold = self.cross_engine and self.target_dialect.folds_to_upper
         return {s: _folded(t) if fold else t for s, t in self.spec.target_names.items()}
@@ -322,7 +322,7 @@ class TableComparator:
         effective collation of each key column on each side: when they sort differently, chunks are made
         of key-hash buckets instead of key ranges. Names are the source's; the target's own names of
         renamed columns (``target_names``) go into the schema for its queries."""
-        names = self.target_names()
+        names = self._target_names()
         source, target = self._catalog("source", names), self._catalog("target", names)
 
         def named(name: str, side: str) -> str:  # a column as ``side`` has it, for messages
