@@ -55,6 +55,7 @@ def encode_plan(table: str, schema: Schema, chunks: list[Chunk]) -> dict[str, An
         "by_hash": schema.by_hash,
         "target_columns": schema.target_columns,
         "target_key_columns": schema.target_key_columns,
+        "target_names": schema.target_names,
         "chunks": [[encode(c.lower), encode(c.upper), [encode(k) for k in c.segments], c.buckets] for c in chunks],
     }
 
@@ -69,6 +70,7 @@ def decode_plan(document: dict[str, Any]) -> tuple[Schema, list[Chunk]]:
             [tuple(c) for c in document[name]] if document.get(name) is not None else None
             for name in ("target_columns", "target_key_columns")
         ),
+        document.get("target_names", {}),
     )
     chunks = [
         Chunk(i, key(lo), key(hi), tuple(key(k) for k in segments), buckets)

@@ -95,7 +95,9 @@ class Schema:
     ``by_hash``: the key columns sort differently on the two sides, so chunks are buckets of the key's hash
     rather than key ranges (a key range would hold different rows on each side).
     ``target_columns``, ``target_key_columns``: the same columns with the target's types, when the target is
-    another engine (None: the source's types).
+    another engine (None: the source's types). ``target_names``: source name -> the target's name, for the
+    columns the target names otherwise. Columns are named as the source has them everywhere but in the
+    queries of the target (``side_columns``, ``side_keys``, ``side_pk``).
     """
 
     columns: list[tuple[str, str]]
@@ -104,16 +106,28 @@ class Schema:
     by_hash: bool = False
     target_columns: list[tuple[str, str]] | None = None
     target_key_columns: list[tuple[str, str]] | None = None
+    target_names: dict[str, str] = field(default_factory=dict)
+
+    def side_name(self, side: str, name: str) -> str:
+        """A source column's name as ``side`` has it."""
+        return name if side == "source" else self.target_names.get(name, name)
 
     def side_columns(self, side: str, columns: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """``columns`` with the types ``side`` has."""
-        if side == "source" or self.target_columns is None:
+        """``columns`` (source names) with the names and types ``side`` has."""
+        if side == "source":
             return list(columns)
-        types = dict(self.target_columns)
-        return [(name, types[name]) for name, _ in columns]
+        types = dict(columns if self.target_columns is None else self.target_columns)
+        return [(self.side_name(side, name), types[name]) for name, _ in columns]
 
     def side_keys(self, side: str) -> list[tuple[str, str]]:
-        return self.key_columns if side == "source" or self.target_key_columns is None else self.target_key_columns
+        if side == "source":
+            return self.key_columns
+        keys = self.key_columns if self.target_key_columns is None else self.target_key_columns
+        return [(self.side_name(side, name), data_type) for name, data_type in keys]
+
+    def side_pk(self, side: str) -> list[str]:
+        """The key's column names as ``side`` has them."""
+        return [name for name, _ in self.side_keys(side)]
 
     @property
     def chunking(self) -> str:
@@ -278,34 +292,51 @@ class TableComparator:
     def columns(self) -> list[tuple[str, str]]:
         return self.inspect().columns
 
+    def _target_names(self) -> dict[str, str]:
+        """``spec.target_names`` spelled as the target's catalog is read (folded as its names are)."""
+        fold = self.cross_engine and self.target_dialect.folds_to_upper
+        return {s: _folded(t) if fold else t for s, t in self.spec.target_names.items()}
+
+    def _catalog(self, side: str, names: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+        """``side``'s columns: name -> (type, collation), the target's under their source names."""
+        dialect = self.side(side)[0]
+        schema, table = self.spec.schema, self.spec.table_name
+        if side == "target":
+            schema = self.spec.target_schema if self.spec.target_schema is not None else schema
+            schema, table = schema or None, self.spec.target_table or table  # '': the default schema
+        with contextlib.closing(self._open(self.source if side == "source" else self.target, side)) as conn:
+            rows = dialect.column_rows(fetch(conn, *dialect.columns_query(schema, table)))
+        if not rows:
+            raise CompareError(
+                f"table {self.spec.label}: not found (or no columns visible) in the {side}; check table_name "
+                "and schema in the config, and that the user may read the table"
+            )
+        if self.cross_engine and dialect.folds_to_upper:
+            rows = [(_folded(name), data_type, collation) for name, data_type, collation in rows]
+        if side == "target" and names:
+            # a target column that has a renamed source column's own name is not the one compared
+            back = {t: s for s, t in names.items()}
+            rows = [(back.get(n, n), t, c) for n, t, c in rows if n in back or n not in names]
+        return {name: (data_type, collation) for name, data_type, collation in rows}
+
     def inspect(self) -> Schema:
         """The compared columns (on both sides, minus the keys and the excluded; types must agree), and the
         effective collation of each key column on each side: when they sort differently, chunks are made
-        of key-hash buckets instead of key ranges."""
-        found = []
-        for side, connect in (("source", self.source), ("target", self.target)):
-            dialect = self.side(side)[0]
-            schema, table = self.spec.schema, self.spec.table_name
-            if side == "target":
-                schema = self.spec.target_schema if self.spec.target_schema is not None else schema
-                schema, table = schema or None, self.spec.target_table or table  # '': the default schema
-            with contextlib.closing(self._open(connect, side)) as conn:
-                rows = dialect.column_rows(fetch(conn, *dialect.columns_query(schema, table)))
-            if not rows:
-                raise CompareError(
-                    f"table {self.spec.label}: not found (or no columns visible) in the {side}; check table_name "
-                    "and schema in the config, and that the user may read the table"
-                )
-            if self.cross_engine and dialect.folds_to_upper:
-                rows = [(_folded(name), data_type, collation) for name, data_type, collation in rows]
-            found.append({name: (data_type, collation) for name, data_type, collation in rows})
-        source, target = found
+        of key-hash buckets instead of key ranges. Names are the source's; the target's own names of
+        renamed columns (``target_names``) go into the schema for its queries."""
+        names = self._target_names()
+        source, target = self._catalog("source", names), self._catalog("target", names)
+
+        def named(name: str, side: str) -> str:  # a column as ``side`` has it, for messages
+            return names.get(name, name) if side == "target" else name
+
         for name in self.spec.primary_key:
             if name not in source or name not in target:
                 side = "source" if name not in source else "target"
+                there = ", ".join(sorted(named(c, side) for c in (source if side == "source" else target)))
                 raise CompareError(
-                    f"table {self.spec.label}: primary key column {name!r} not found in the {side}; "
-                    f"fix primary_key (columns there: {', '.join(sorted(source if side == 'source' else target))})"
+                    f"table {self.spec.label}: primary key column {named(name, side)!r} not found in the {side}; "
+                    f"fix primary_key{'' if side == 'source' else ' or target_names'} (columns there: {there})"
                 )
         collations = {k: [source[k][1], target[k][1]] for k in self.spec.primary_key if source[k][1] or target[k][1]}
         by_hash = any(not self.dialect.sorts_alike(s, t) for s, t in collations.values())
@@ -324,12 +355,13 @@ class TableComparator:
             if name not in source or name not in target:
                 side = "target" if name in source else "source"
                 raise CompareError(
-                    f"table {self.spec.label}: column {name!r} is missing in the {side}; "
-                    "remove it from columns or add it to exclude_columns"
+                    f"table {self.spec.label}: column {named(name, side)!r} is missing in the {side}; "
+                    "remove it from columns, add it to exclude_columns or fix target_names"
                 )
             if source[name][0] != target[name][0] and not self.cross_engine:
+                also = f" (the target's {names[name]!r})" if name in names else ""
                 raise CompareError(
-                    f"table {self.spec.label}: incompatible types for column {name!r}: "
+                    f"table {self.spec.label}: incompatible types for column {name!r}{also}: "
                     f"{source[name][0]} (source) vs {target[name][0]} (target); add it to exclude_columns "
                     "or align the types"
                 )
@@ -339,7 +371,9 @@ class TableComparator:
         if self.cross_engine:
             target_columns = [(name, target[name][0]) for name, _ in columns]
             target_keys = [(k, target[k][0]) for k in self.spec.primary_key]
-        self.schema = Schema(columns, keys, collations, by_hash, target_columns, target_keys)
+        compared = {n for n, _ in (*columns, *keys)}
+        renamed = {s: t for s, t in names.items() if s in compared and s != t}
+        self.schema = Schema(columns, keys, collations, by_hash, target_columns, target_keys, renamed)
         if by_hash:
             log.warning(
                 "%s: key collations differ (%s): chunks are key-hash buckets",
@@ -403,15 +437,16 @@ class TableComparator:
 
     def _both(self, build, *, binary: bool = False) -> tuple[list[tuple], list[tuple]]:
         """Run a query on both sides at the same time: the target's in a helper thread. ``build(dialect,
-        table, where, columns)`` makes each side's query, ``columns`` is the side's ``columns(names)``;
-        ``binary``: rows of whole numbers only, read in the binary protocol where the dialect's driver has it."""
+        table, where, typed, pk)`` makes each side's query: ``typed(columns)`` gives the columns with the
+        side's names and types, ``pk`` the key's names there; ``binary``: rows of whole numbers only, read
+        in the binary protocol where the dialect's driver has it."""
         if self._other_side is None:
             with self._lock:
                 self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
 
         def run(side: str):
             dialect, table, where = self.side(side)
-            query = build(dialect, table, where, lambda cols: self._typed(side, cols))
+            query = build(dialect, table, where, lambda cols: self._typed(side, cols), self.schema.side_pk(side))
             return self._fetch(side, query, binary=binary and dialect.binary_transfer)
 
         target = self._other_side.submit(run, "target")
@@ -431,7 +466,7 @@ class TableComparator:
             ) from exc
 
     def _typed(self, side: str, columns):
-        """Columns (or the key's columns, given as "keys") with the side's types."""
+        """Columns (or the key's columns, given as "keys") with the side's names and types."""
         if columns == "keys":
             return self.schema.side_keys(side)
         return self.schema.side_columns(side, columns)
@@ -514,9 +549,9 @@ class TableComparator:
     def _stream_span(self, group: list[Chunk], columns) -> list[ChunkResult]:
         """Neighbouring chunks' keys and row hashes as one pair of arrays per side, cut back into chunks at
         their first keys (the arrays are in key order): a query per few chunks rather than per chunk."""
-        started, pk = time.monotonic(), self.spec.primary_key
+        started = time.monotonic()
         (source,), (target,) = self._both(
-            lambda d, table, where, typed: d.row_hash_arrays_sql(
+            lambda d, table, where, typed, pk: d.row_hash_arrays_sql(
                 table, typed(columns), pk, group[0].lower, group[-1].upper, where
             ),
             binary=True,
@@ -544,14 +579,14 @@ class TableComparator:
         """Checksums of every segment of neighbouring chunks from one query per side (segments numbered
         across the span), then (key, hash) of the differing segments, several segments per query; each
         differing key goes back to its chunk by the chunks' first keys."""
-        started, pk = time.monotonic(), self.spec.primary_key
+        started = time.monotonic()
         bounds: list[tuple[Key | None, Key | None]] = []
         offsets = []  # the span's number of each chunk's first segment
         for chunk in group:
             offsets.append(len(bounds))
             bounds.extend(chunk.segment_bounds())
         source_parts, target_parts = self._both(
-            lambda d, table, where, typed: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
+            lambda d, table, where, typed, pk: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
         )
         src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
         results, differing = [], []  # differing: (segment's bounds, rows)
@@ -572,7 +607,7 @@ class TableComparator:
         for batch in self._batches(differing):
             located, ranges = ChunkResult(-1, 0, 0, equal=False), _merge_adjacent(batch)
             source_rows, target_rows = self._both(
-                lambda d, table, where, typed, ranges=ranges: d.row_hashes_in_ranges_sql(
+                lambda d, table, where, typed, pk, ranges=ranges: d.row_hashes_in_ranges_sql(
                     table, typed(columns), pk, ranges, where
                 ),
                 binary=True,
@@ -636,11 +671,11 @@ class TableComparator:
 
     def _compare_segments(self, chunk: Chunk, columns) -> ChunkResult:
         """Checksums per segment in one scan of each side; then (key, hash) of the differing segments."""
-        pk = self.spec.primary_key
+        width = len(self.spec.primary_key)
         if chunk.segments:
             stride = self._stride(chunk)
             source_parts, target_parts = self._both(
-                lambda d, table, where, typed: d.segment_checksums_sql(
+                lambda d, table, where, typed, pk: d.segment_checksums_sql(
                     table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments, stride
                 )
             )
@@ -658,7 +693,7 @@ class TableComparator:
             differing = _merge_adjacent([bounds[b] for b in differing_segments])
         else:
             (src_total,), (tgt_total,) = self._both(
-                lambda d, table, where, typed: d.checksum_sql(
+                lambda d, table, where, typed, pk: d.checksum_sql(
                     table, typed(columns), pk, chunk.lower, chunk.upper, where
                 )
             )
@@ -668,14 +703,14 @@ class TableComparator:
             source_hashes, target_hashes = {}, {}
             for lower, upper in differing:
                 source_rows, target_rows = self._both(
-                    lambda d, table, where, typed, lo=lower, hi=upper: d.row_hashes_sql(
+                    lambda d, table, where, typed, pk, lo=lower, hi=upper: d.row_hashes_sql(
                         table, typed(columns), pk, lo, hi, where
                     ),
                     binary=self._integer_key(),
                 )
-                source_hashes.update(_hashes(source_rows, len(pk)))
-                target_hashes.update(_hashes(target_rows, len(pk)))
-            _locate(result, source_hashes, target_hashes, len(pk))
+                source_hashes.update(_hashes(source_rows, width))
+                target_hashes.update(_hashes(target_rows, width))
+            _locate(result, source_hashes, target_hashes, width)
         return result
 
     def _integer_key(self) -> bool:
@@ -701,20 +736,20 @@ class TableComparator:
     def _compare_stream(self, chunk: Chunk, columns) -> ChunkResult:
         """(key, hash) of every row of the chunk from both sides at once, compared here: cheaper than
         checksums when most segments differ (the chunk is read once, not twice)."""
-        pk = self.spec.primary_key
+        width = len(self.spec.primary_key)
         if self._integer_key() and self.dialect.binary_transfer and self.target_dialect.binary_transfer:
             result = self._compare_arrays(chunk, columns)
         else:
             source_rows, target_rows = self._both(
-                lambda d, table, where, typed: d.row_hashes_sql(
+                lambda d, table, where, typed, pk: d.row_hashes_sql(
                     table, typed(columns), pk, chunk.lower, chunk.upper, where
                 )
             )
-            source_hashes, target_hashes = _hashes(source_rows, len(pk)), _hashes(target_rows, len(pk))
+            source_hashes, target_hashes = _hashes(source_rows, width), _hashes(target_rows, width)
             equal = source_hashes == target_hashes
             result = ChunkResult(chunk.index, len(source_hashes), len(target_hashes), equal=equal)
             if not result.equal:
-                _locate(result, source_hashes, target_hashes, len(pk))
+                _locate(result, source_hashes, target_hashes, width)
         segments = len(chunk.segments) + 1
         self._dense = len(result.missing_in_target) + len(result.missing_in_source) + len(result.different) > (
             segments // 2
@@ -725,9 +760,8 @@ class TableComparator:
         """The chunk's keys and row hashes as two arrays per side, in key order (an integer key, read in
         the binary protocol): when both sides hold the same keys in the same order, the differing rows are
         the positions whose hashes differ, found without a Python object per row; otherwise by key."""
-        pk = self.spec.primary_key
         (source,), (target,) = self._both(
-            lambda d, table, where, typed: d.row_hash_arrays_sql(
+            lambda d, table, where, typed, pk: d.row_hash_arrays_sql(
                 table, typed(columns), pk, chunk.lower, chunk.upper, where
             ),
             binary=True,
@@ -742,7 +776,9 @@ class TableComparator:
         then (key, hash) of the rows in the differing buckets (of every row when most differ)."""
         keys, buckets = self.schema.key_columns, chunk.buckets
         source_parts, target_parts = self._both(
-            lambda d, table, where, typed: d.bucket_checksums_sql(table, typed(columns), typed("keys"), buckets, where)
+            lambda d, table, where, typed, _: d.bucket_checksums_sql(
+                table, typed(columns), typed("keys"), buckets, where
+            )
         )
         src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
         result = ChunkResult(
@@ -755,7 +791,7 @@ class TableComparator:
             limit = min(*listed, buckets // 2)
             wanted = None if len(differing) > limit else differing
             source_rows, target_rows = self._both(
-                lambda d, table, where, typed: d.bucket_hashes_sql(
+                lambda d, table, where, typed, _: d.bucket_hashes_sql(
                     table, typed(columns), typed("keys"), buckets, wanted, where
                 )
             )
@@ -795,10 +831,11 @@ class TableComparator:
     ) -> dict[Key, tuple]:
         """Rows by key (raw values, or the canonical text the hashes are made of), in batches; ``filtered``:
         only rows the table's ``where`` filter selects, as the checksums see them."""
-        pk, found = self.spec.primary_key, {}
+        found: dict[Key, tuple] = {}
         side = self._side_of(connect)
         dialect, table, where = self.side(side)
         where = where if filtered else None
+        pk = self.schema.side_pk(side) if self.schema else self.spec.primary_key
         columns = self.schema.side_columns(side, columns) if self.schema else columns
         build = dialect.canonical_rows_query if canonical else dialect.raw_rows_query
         with contextlib.closing(self._open(connect, side)) as conn:

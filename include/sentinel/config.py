@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,16 @@ class TableSpec:
     target_schema: str | None = None
     target_table: str | None = None
     target_where: str | None = None
+    # source column name -> the target's name for it, where they differ (absent: the same name); the
+    # comparison's results and reports keep the source's names, the target's queries use its own
+    target_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.schema}.{self.table_name}" if self.schema else self.table_name
+
+    def target_name(self, name: str) -> str:
+        return self.target_names.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -254,7 +261,7 @@ def _table(raw: Any, index: int, db_type: str, target_db_type: str) -> TableSpec
             f"table {label}: chunk_size must be a whole number from 1 to {MAX_CHUNK_SIZE:,}, got {chunk!r}"
         )
     known = {"table_name", "schema", "primary_key", "chunk_size", "columns", "exclude_columns", "where"}
-    known |= {"target_schema", "target_table", "target_where"}
+    known |= {"target_schema", "target_table", "target_where", "target_names"}
     if unknown := set(raw) - known:
         raise ConfigError(f"table {label}: unknown fields {sorted(unknown)}; known: {sorted(known)}")
     schema = raw.get("schema")
@@ -269,7 +276,25 @@ def _table(raw: Any, index: int, db_type: str, target_db_type: str) -> TableSpec
         target_schema=_text(label, "target_schema", raw.get("target_schema")),
         target_table=_text(label, "target_table", raw.get("target_table")),
         target_where=_where(label, raw.get("target_where"), target_db_type, field="target_where"),
+        target_names=_target_names(label, raw.get("target_names")),
     )
+
+
+def _target_names(label: str, raw: Any) -> dict[str, str]:
+    """``{source column: target column}`` for the columns the target names otherwise."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"table {label}: target_names must map source column names to the target's, e.g. "
+            f"{{'Order Date': 'Order_Date'}}, got {raw!r}"
+        )
+    for source, target in raw.items():
+        _names(f"table {label}: target_names", source, one=True)
+        _names(f"table {label}: target_names[{source!r}]", target, one=True)
+    if len(set(raw.values())) < len(raw):
+        raise ConfigError(f"table {label}: target_names maps two source columns to one target column: {raw!r}")
+    return dict(raw)
 
 
 def _whole(options: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:

@@ -5,7 +5,7 @@ file, the CSV report's row) on two connections given as callables, without a con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ def compare_tables(
     key: list[str],
     columns: list[str] | None,
     out_dir: Path,
+    names: Mapping[str, str] | None = None,
     key_cap: int = 20,
     chunk_size: int | None = None,
     compare: Callable[[TableComparator], TableComparison] | None = None,
@@ -53,14 +54,18 @@ def compare_tables(
     """Compare ``source`` with ``target`` row by row and re-verify the differences.
 
     ``def compare_tables(source: Side, target: Side, *, key: list[str], columns: list[str] | None,
-    out_dir: Path, key_cap: int = 20, chunk_size: int | None = None, compare=None) -> dict``
+    out_dir: Path, names: Mapping[str, str] | None = None, key_cap: int = 20, chunk_size: int | None = None,
+    compare=None) -> dict``
 
     -> ``{"source_rows", "target_rows", "matching", "missing_in_target", "missing_in_source", "different",
     "in_flight", "keys": {"missing_in_target": [...], "missing_in_source": [...], "different": [...]},
     "report": str path of a CSV, "sync_sql": str path or None}``
 
-    - ``key``: the key columns (both sides have them, same names); ``columns``: the compared columns (None:
-      every column both sides have, minus the key).
+    - ``key``: the key columns; ``columns``: the compared columns (None: every column both sides have,
+      minus the key); both by the source's names. ``names``: source name -> the target's name of that
+      column, where they differ (a loader's Delta-valid name: ``{"Order Id": "Order_Id"}``); absent: the
+      same name. The target's queries use its names; keys, counts and the report are in the source's
+      terms, the sync file in the target's. ``target.where`` is in the target's names.
     - Counts are after re-verification: a key whose rows changed again between the compare and the
       re-read is counted in ``in_flight`` only. ``matching`` is the target rows that equal their source row.
     - ``keys``: at most ``key_cap`` keys of each kind, each a list of its values (dates, timestamps,
@@ -86,6 +91,7 @@ def compare_tables(
         target_schema=target.schema if target.schema is not None else "",
         target_table=target.table,
         target_where=target.where if target.where is not None else "",
+        target_names=dict(names or {}),
     )
     comparator = TableComparator(
         spec,

@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from include.sentinel.compare import TableComparator, TableComparison
+from include.sentinel.compare import Schema, TableComparator, TableComparison
 from include.sentinel.dialects.base import Key
 from include.sentinel.verify import Verified
 
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """What to change on the target: full source rows to insert, changed columns to update, keys to delete."""
+    """What to change on the target: full source rows to insert, changed columns to update, keys to delete.
+    Columns are named as the target has them: the statements run there."""
 
     table: str  # the quoted table reference
     label: str
@@ -93,13 +94,17 @@ def reload_note(plan: SyncPlan, dialect, note: str, *, session_id: str, generate
 def plan_sync(comparator: TableComparator, comparison: TableComparison, verified: Verified) -> SyncPlan:
     """The sync plan of verified differences, with the current source rows. A row that changed again since
     the re-verification (gone from the source, or now equal) is left out and counted as in flight."""
-    columns = comparison.columns
-    names = [c for c, _ in columns]
+    columns, names = comparison.columns, [c for c, _ in comparison.columns]
+    schema = comparison.schema or comparator.schema or Schema([], [])  # none known: the same names
+
+    def target(name: str) -> str:
+        return schema.side_name("target", name)
+
     inserts = comparator.rows(comparator.source, verified.safe_to_insert, columns, canonical=False)
     changed = comparator.differing_columns(verified.valid_update_pks, columns)
     current = comparator.rows(comparator.source, verified.valid_update_pks, columns, canonical=False, filtered=False)
     updates = {
-        k: {c: current[k][names.index(c)] for c in changed[k]}
+        k: {target(c): current[k][names.index(c)] for c in changed[k]}
         for k in verified.valid_update_pks
         if changed.get(k) and k in current
     }
@@ -108,8 +113,8 @@ def plan_sync(comparator: TableComparator, comparison: TableComparison, verified
     return SyncPlan(
         table=comparator.target_table,
         label=comparator.spec.label,
-        primary_key=comparator.spec.primary_key,
-        columns=names,
+        primary_key=[target(k) for k in comparator.spec.primary_key],
+        columns=[target(c) for c in names],
         inserts=inserts,
         updates=updates,
         deletes=list(verified.valid_delete_pks),

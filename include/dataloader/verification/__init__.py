@@ -42,7 +42,7 @@ from sqlglot import exp
 from include.control.model import ControlRow
 from include.control.repository import ControlRepository
 from include.dataloader.dialects import ColumnInfo, ConnectionParams, SourceDialect, dialect_for
-from include.dataloader.naming import delta_column_name
+from include.dataloader.naming import ColumnNameCollision, delta_column_name, delta_column_names
 from include.dataloader.queries import Cursor
 
 log = logging.getLogger(__name__)
@@ -335,12 +335,10 @@ def verify(
         cursor = cursor_of(row, dialect, columns, strategy)
         scope = scope_for(row, cursor, watermark, strategy=strategy, now=now or datetime.now(UTC))
         null_rows = _null_cursor_rows(conn, dialect, row, scope)
-    renamed = [c.name for c in columns if delta_column_name(c.name) != c.name]
-    if renamed:
-        raise VerificationRefused(
-            f"{row.control_key}: source columns {', '.join(map(repr, renamed))} have other names in the "
-            "Delta table; the comparison matches columns by name: rename them at the source (a view)"
-        )
+    try:  # the loader lands each column under its Delta-valid name: the comparison reads bronze by those
+        names = delta_column_names([c.name for c in columns], table=row.control_key)
+    except ColumnNameCollision as exc:
+        raise VerificationRefused(str(exc)) from None
     source_where, bronze_where = source_predicate(scope, dialect), bronze_predicate(scope, bronze.sql_dialect)
     log.info(
         "%s: verifying %s; source WHERE %s; bronze WHERE %s",
@@ -365,6 +363,7 @@ def verify(
         key=list(row.primary_key_columns),
         columns=[c.name for c in columns if c.name not in row.primary_key_columns],
         out_dir=out_dir,
+        names={source: delta for source, delta in names.items() if source != delta},
         key_cap=key_cap,
         compare=compare,
     )

@@ -178,8 +178,9 @@ def in_process_compare(
             schema = comparator.inspect()
         finally:
             comparator.close()
-        names = [n for n, _ in schema.key_columns] + [n for n, _ in schema.columns]
         source_types = schema.key_columns + schema.columns
+        names = [n for n, _ in source_types]
+        # the Delta table's own names and types of the same columns, in the same order (keys first)
         target_types = schema.side_keys("target") + schema.side_columns("target", schema.columns)
         source_kinds = [(n, comparator.dialect.kind(t)) for n, t in source_types]
         decimals = frozenset(n for n, kind in source_kinds if kind == "decimal")
@@ -192,7 +193,7 @@ def in_process_compare(
             len(schema.key_columns),
         )
         target_side = ArrowSide(
-            bronze_scan(bronze.table, names, scope),
+            bronze_scan(bronze.table, [n for n, _ in target_types], scope),
             [(n, comparator.target_dialect.kind(t)) for n, t in target_types],
             len(schema.key_columns),
         )
