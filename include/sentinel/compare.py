@@ -646,9 +646,8 @@ class TableComparator:
             parts.extend(((a,), (b,)) for a, b in itertools.pairwise(cuts))
         if not parts:
             return differing
-        pk = self.spec.primary_key
         source_parts, target_parts = self._both(
-            lambda d, table, where, typed: d.span_checksums_sql(table, typed(columns), pk, parts, where)
+            lambda d, table, where, typed, pk: d.span_checksums_sql(table, typed(columns), pk, parts, where)
         )
         src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
         for n, bounds in enumerate(parts):
