@@ -40,6 +40,20 @@ def spied(monkeypatch):
     return scans
 
 
+@pytest.fixture
+def reads(monkeypatch):
+    """The key ranges of the queries that read (key, row hash) of differing segments' rows."""
+    ranges_read = []
+    real = PostgresSentinel.row_hashes_in_ranges_sql
+
+    def spy(self, table, columns, pk, ranges, where):
+        ranges_read.append(ranges)
+        return real(self, table, columns, pk, ranges, where)
+
+    monkeypatch.setattr(PostgresSentinel, "row_hashes_in_ranges_sql", spy)
+    return ranges_read
+
+
 @pytest.mark.parametrize("where", [None, "mod(id, 7) <> 3"])
 def test_spans_find_what_chunk_by_chunk_finds_under_a_filter_and_beyond_the_plan(pair, spied, where):
     drift(pair)  # changed, missing on either side, NULL vs '' and 'NULL', a row beyond the source's keys
@@ -92,15 +106,10 @@ def test_a_resumed_table_spans_only_neighbouring_chunks_and_sparse_keys_span_too
     assert outcome(sparse) == outcome(comparator(pair, table="sparse", spans=False).compare())
 
 
-def test_many_differing_segments_are_read_in_several_queries_and_dense_spans_switch_to_streams(pair, monkeypatch):
+def test_many_differing_segments_are_read_in_several_queries_and_dense_spans_switch_to_streams(
+    pair, monkeypatch, reads
+):
     monkeypatch.setattr(compare, "SPAN_ROWS_LOCATED", 3)  # about 3 rows of differing segments per query
-    reads = []
-    real = PostgresSentinel.row_hashes_in_ranges_sql
-    monkeypatch.setattr(
-        PostgresSentinel,
-        "row_hashes_in_ranges_sql",
-        lambda self, t, cols, pk, ranges, w: reads.append(ranges) or real(self, t, cols, pk, ranges, w),
-    )
     arrays = []
     real_arrays = PostgresSentinel.row_hash_arrays_sql
     monkeypatch.setattr(
@@ -154,7 +163,7 @@ def test_a_dense_key_is_planned_from_the_statistics_estimate_which_follows_a_loa
     assert counted == ['"accounts"']
 
 
-def test_a_differing_segment_is_narrowed_to_its_differing_parts_before_rows_are_read(pair, monkeypatch):
+def test_a_differing_segment_is_narrowed_to_its_differing_parts_before_rows_are_read(pair, reads):
     for side in ("source", "target"):  # 25 segments of 80 keys a chunk: each narrowed in 20 parts of 4 keys
         pair.sql(side, "CREATE TABLE wide (id bigint PRIMARY KEY, v int)")
         pair.sql(side, "INSERT INTO wide SELECT g, g FROM generate_series(1, 20000) g")
@@ -162,13 +171,6 @@ def test_a_differing_segment_is_narrowed_to_its_differing_parts_before_rows_are_
     pair.sql("target", "UPDATE wide SET v = -v WHERE id = ANY(%s)", (changed,))  # with two, a chunk's last
     pair.sql("target", "DELETE FROM wide WHERE id = 8300")
     pair.sql("target", "INSERT INTO wide VALUES (20500, 0), (-7, 0)")  # beyond the last key, below the first
-    reads = []
-    real = PostgresSentinel.row_hashes_in_ranges_sql
-    monkeypatch.setattr(
-        PostgresSentinel,
-        "row_hashes_in_ranges_sql",
-        lambda self, t, cols, pk, ranges, w: reads.append(ranges) or real(self, t, cols, pk, ranges, w),
-    )
 
     def compared(spans: bool):
         spec = TableSpec(table_name="wide", primary_key=("id",), chunk_size=2000)
