@@ -53,14 +53,15 @@ def page_tier(tier):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def prefixed_airflow(page_tier):
+def prefixed_airflow(tier):
     """A second API server on the tier's home and metadata database with ``[api] base_url`` = a proxy's URL
     and ``/airflow``, the proxy forwarding only what is under ``/airflow/`` (as Astro's ingress does). Started
-    with the module, so that it comes up while the first test waits for its load; ``.wait()`` for it."""
+    first in the module (autouse), so that it comes up while ``page_tier`` and the first test wait for their
+    runs; ``.wait()`` for it."""
     port = free_port()
     with (
         prefix_proxy(f"http://127.0.0.1:{port}", PREFIX) as proxy,
-        page_tier.stack.api_server(base_url=f"{proxy}{PREFIX}", port=port) as server,
+        tier.stack.api_server(base_url=f"{proxy}{PREFIX}", port=port) as server,
     ):
         yield server
 
