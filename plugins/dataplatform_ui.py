@@ -14,6 +14,10 @@ from functools import cached_property
 from airflow.plugins_manager import AirflowPlugin
 
 URL_PREFIX = "/dataplatform"
+# Relative: the UI puts a view's href in its iframe as it is, and the UI's page has a <base href> of the path
+# Airflow is served under ([api] base_url's, e.g. /d1234abc/ on Astro), so this finds the app with or without
+# one; an absolute /dataplatform/ would leave a prefixed Airflow.
+NAV_HREF = f"{URL_PREFIX.lstrip('/')}/"
 
 
 class OperatorPagePlugin(AirflowPlugin):
@@ -21,7 +25,7 @@ class OperatorPagePlugin(AirflowPlugin):
     external_views = [
         {
             "name": "Data platform",
-            "href": f"{URL_PREFIX}/",
+            "href": NAV_HREF,
             "destination": "nav",
             "url_route": "dataplatform",
         }

@@ -18,10 +18,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -163,18 +164,41 @@ class AirflowStack:
         (self.home / "passwords.json").write_text(json.dumps({USER: self.password, VIEWER: self.viewer_password}))
         self.airflow("db", "migrate", timeout=timeout)
         for name, args in PROCESSES.items():
-            log = open(self.home / "logs" / f"{name}.out", "ab")  # noqa: SIM115  (closed in stop())
-            self._logs.append(log)
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *(a.format(port=self.port) for a in args)],
-                env=self.environment(),
-                cwd=self.home,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() ends it and its children
-            )
+            self.processes[name] = self._spawn(name, [a.format(port=self.port) for a in args], self.environment())
         self.wait_for(self._healthy, timeout=timeout, what="the API server's health check")
         return self
+
+    def _spawn(self, name: str, args: list[str], env: Mapping[str, str]) -> subprocess.Popen:
+        log = open(self.home / "logs" / f"{name}.out", "ab")  # noqa: SIM115  (closed in stop())
+        self._logs.append(log)
+        return subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args],
+            env=env,
+            cwd=self.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends it and its children
+        )
+
+    @contextlib.contextmanager
+    def api_server(self, *, base_url: str, port: int | None = None) -> Iterator[ApiServer]:
+        """One more API server on this stack's home and metadata, with its own ``[api] base_url`` (e.g. one
+        with a path, as Airflow is served behind a proxy). Started at once, ready after ``wait()`` (it can
+        start while something else goes on); stopped, with its process group, at exit."""
+        port = port or free_port()
+        env = {**self.environment(), "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": base_url}
+        name = f"api-server-{port}"
+        proc = self._spawn(name, [a.format(port=port) for a in PROCESSES["api-server"]], env)
+        try:
+            yield ApiServer(self, proc, f"http://127.0.0.1:{port}", base_url, self.home / "logs" / f"{name}.out")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+            with contextlib.suppress(ProcessLookupError):  # what is left of its group
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def _healthy(self) -> bool:
         try:
@@ -247,6 +271,34 @@ class AirflowStack:
             if time.monotonic() > deadline:
                 raise StackError(f"gave up after {timeout:.0f} s waiting for {what}\n{self.logs_tail()}")
             time.sleep(interval)
+
+
+@dataclass
+class ApiServer:
+    """An extra API server of a stack (``AirflowStack.api_server``): ``url`` is where it listens, ``base_url``
+    where it says it is served."""
+
+    stack: AirflowStack
+    proc: subprocess.Popen = field(repr=False)
+    url: str
+    base_url: str
+    log: Path
+
+    def wait(self, *, timeout: float = 300) -> ApiServer:
+        """Return once its health check answers (at the path of ``base_url``, as all its routes)."""
+        health = f"{self.url}{urlsplit(self.base_url).path.rstrip('/')}/api/v2/monitor/health"
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                output = self.log.read_text(errors="replace")[-3000:]
+                raise StackError(f"the API server of {self.base_url} exited {self.proc.returncode}:\n{output}")
+            try:
+                return httpx.get(health, timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self.stack.wait_for(answers, timeout=timeout, what=f"the API server of {self.base_url}", interval=0.5)
+        return self
 
 
 def import_settings(stack: AirflowStack, settings_file: Path) -> None:

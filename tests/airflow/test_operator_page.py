@@ -1,6 +1,8 @@
 """The operator page in a real browser (Debian's headless Chromium driven by Selenium) against the tier's
 API server: Airflow's login page, the rows, a filter, a row, an invalid edit, a triggered load, a report
-download; then a read-only user who cannot act. One browser session for the whole flow."""
+download; then a read-only user who cannot act. One browser session for the whole flow. Then the same
+Airflow served under a path (``[api] base_url = <proxy>/airflow``) behind a proxy that serves only that path:
+the nav entry, the page in its iframe, its links and its REST calls stay under it."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from urllib.parse import quote
 
 import pytest
 
-from include.local.airflow_stack import USER, VIEWER
+from include.local.airflow_stack import USER, VIEWER, free_port
 from tests.airflow.conftest import ORDERS, control_row, create_orders, wait
+from tests.airflow.proxy import prefix_proxy
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 KEY = "tier.ui_orders"
+PREFIX = "/airflow"
 REPORT = "table,status,missing_in_target,missing_in_source,different\nhr.emp,completed,2,1,3\n"
 
 
@@ -48,12 +52,32 @@ def page_tier(tier):
     return tier
 
 
+@pytest.fixture(scope="module", autouse=True)
+def prefixed_airflow(tier):
+    """A second API server on the tier's home and metadata database with ``[api] base_url`` = a proxy's URL
+    and ``/airflow``, the proxy forwarding only what is under ``/airflow/`` (as Astro's ingress does). Started
+    first in the module (autouse), so that it comes up while ``page_tier`` and the first test wait for their
+    runs; ``.wait()`` for it."""
+    port = free_port()
+    with (
+        prefix_proxy(f"http://127.0.0.1:{port}", PREFIX) as proxy,
+        tier.stack.api_server(base_url=f"{proxy}{PREFIX}", port=port) as server,
+    ):
+        yield server
+
+
 def log_in(driver, base: str, user: str, password: str) -> None:
+    """Open the page, which sends to Airflow's login page (under ``base``), log in, land back on the page."""
     from selenium.webdriver.common.by import By
 
     driver.delete_all_cookies()
     driver.get(f"{base}/dataplatform/")
-    wait(lambda: "/auth/login" in driver.current_url, timeout=30, what="Airflow's login page", interval=0.5)
+    wait(
+        lambda: driver.current_url.startswith(f"{base}/auth/login?next="),
+        timeout=30,
+        what="Airflow's login page",
+        interval=0.5,
+    )
     driver.find_element(By.NAME, "username").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.XPATH, "//button[@type='submit']").click()  # the login page sets the cookie, then moves
@@ -84,7 +108,8 @@ def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_c
     tier, base = page_tier, page_tier.stack.url
     views = tier.call("GET", "/plugins")["plugins"]
     [page] = [p for p in views if p["name"] == "dataplatform_operator_page"]
-    assert [(v["name"], v["href"]) for v in page["external_views"]] == [("Data platform", "/dataplatform/")]
+    # relative: the UI's page has a <base href> of the path Airflow is served under (here none)
+    assert [(v["name"], v["href"]) for v in page["external_views"]] == [("Data platform", "dataplatform/")]
 
     log_in(browser, base, USER, tier.stack.password)
     assert browser.find_element(By.ID, "user").text == USER
@@ -155,3 +180,60 @@ def test_an_operator_logs_in_filters_edits_triggers_and_downloads_and_a_viewer_c
 
     wait(succeeded, timeout=300, what=f"{KEY} to be Succeeded on its page", interval=2)
     assert tier.wait_run(KEY, run_id) == "success"  # nothing left running when the stack stops
+
+
+def in_frame(driver, path: str) -> bool:
+    return driver.execute_script("return location.href") == path
+
+
+def test_under_a_base_url_with_a_path_the_nav_entry_the_page_its_links_and_its_calls_stay_under_it(
+    page_tier, prefixed_airflow, browser
+):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    tier, base = page_tier, prefixed_airflow.wait().base_url  # http://127.0.0.1:<proxy port>/airflow
+    assert httpx.get(f"{base.removesuffix(PREFIX)}/dataplatform/").status_code == 404  # nothing outside it
+
+    log_in(browser, base, USER, tier.stack.password)  # the page's login redirect, and the cookie's path
+    browser.get(f"{base}/")
+    nav = browser.find_element(By.CSS_SELECTOR, "a[aria-label='Data platform']")
+    assert nav.get_attribute("href") == f"{base}/plugin/dataplatform"
+    nav.click()
+    frame = browser.find_element(By.CSS_SELECTOR, "iframe[title='Data platform']")
+    assert frame.get_attribute("src") == f"{base}/dataplatform/"
+    browser.switch_to.frame(frame)
+    try:
+        assert browser.find_element(By.ID, "user").text == USER  # the page itself, logged in
+        click_and_load(browser, browser.find_element(By.LINK_TEXT, KEY))
+        assert in_frame(browser, f"{base}/dataplatform/rows/{KEY}") and browser.find_element(By.ID, "key").text == KEY
+
+        # a trigger calls Airflow's REST API at [api] base_url: under the prefix, through the proxy. The DAG is
+        # paused for it, so that the run stays queued and is deleted, not loaded.
+        tier.call("PATCH", f"/dags/{KEY}", json={"is_paused": True})
+        try:
+            click_and_load(browser, browser.find_element(By.ID, "trigger"))
+            said = browser.find_elements(By.ID, "message")
+            assert said, browser.find_element(By.TAG_NAME, "body").text
+            run_id = said[0].text.removeprefix(f"triggered {KEY}: Airflow run ")
+            assert browser.execute_script("return location.pathname") == f"{PREFIX}/dataplatform/rows/{KEY}"
+            run = tier.call("GET", tier.run_path(KEY, run_id))
+            assert (run["triggering_user_name"], run["state"]) == (USER, "queued")
+            tier.call("DELETE", tier.run_path(KEY, run_id))
+        finally:
+            tier.unpause(KEY)
+
+        click_and_load(browser, browser.find_element(By.LINK_TEXT, "Control rows"))
+        assert in_frame(browser, f"{base}/dataplatform/")
+        click_and_load(browser, browser.find_element(By.LINK_TEXT, KEY))
+        click_and_load(browser, browser.find_element(By.CSS_SELECTOR, "#state a[href$='/dags/tier.ui_orders']"))
+        assert in_frame(browser, f"{base}/dags/{KEY}")  # Airflow's own page of the DAG, in the iframe
+        wait(
+            lambda: KEY in browser.find_element(By.TAG_NAME, "body").text,
+            timeout=30,
+            what="Airflow's DAG page",
+            interval=0.5,
+        )
+        assert "Dag Not Found" not in browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        browser.switch_to.default_content()

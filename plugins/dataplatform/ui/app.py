@@ -67,9 +67,17 @@ def airflow_control_url() -> Callable[[], str]:
 
 
 def airflow_base_url() -> str:
+    """``[api] base_url``, its path included (``https://host/d1234abc``): the page calls Airflow's REST API there."""
     from airflow.configuration import conf
 
     return conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+
+
+def airflow_root(request: Request) -> str:
+    """The path Airflow is served under (``/d1234abc``, or ``""``), as Airflow's own pages take it: the root
+    path of the API server's app (from ``[api] base_url``), not of this app mounted in it. Links into Airflow
+    start with it, so they stay on the host and under the prefix the browser uses."""
+    return request.base_url.path.rstrip("/")
 
 
 def create_app(
@@ -80,7 +88,7 @@ def create_app(
 ) -> FastAPI:
     """:param control_url: the control database's libpq URL (default: the ``dataloader_control`` connection).
     :param artifacts_root: DB Sentinel's artifacts root (default: ``$SENTINEL_ARTIFACTS_ROOT``).
-    :param airflow_url: Airflow's API server, for triggering runs and linking to them."""
+    :param airflow_url: Airflow's API server, for triggering runs (links take the request's root path)."""
     app = FastAPI(title="DataLoader and DB Sentinel operator page", docs_url=None, redoc_url=None, openapi_url=None)
     db = control_url or airflow_control_url()
 
@@ -100,7 +108,7 @@ def create_app(
         context = {
             "operator": operator,
             "csrf": csrf_token(operator) if operator.may_edit else "",
-            "airflow": airflow_url(),
+            "airflow": airflow_root(request),
             "message": request.query_params.get("done"),
             **context,
         }
@@ -156,7 +164,7 @@ def create_app(
             help=FIELD_HELP,
             form=context.pop("form", None) or {n: actions.field_text(row[n]) for n in CONFIG_FIELDS},
             may_edit_row=operator.may_edit_dag(control_key),
-            run_link=_run_link(airflow_url(), row),
+            run_link=_run_link(airflow_root(request), row),
             **context,
         )
 

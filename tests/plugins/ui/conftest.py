@@ -71,16 +71,21 @@ def ui(auth_manager, control_url, artifacts):
     from dataplatform.ui.app import create_app
     from dataplatform_ui import URL_PREFIX
 
-    app = FastAPI()  # mounted at its prefix, as Airflow's API server mounts it
-    app.mount(
-        URL_PREFIX,
-        create_app(lambda: control_url, artifacts_root=lambda: str(artifacts), airflow_url=lambda: AIRFLOW_URL),
-    )
+    def app(root_path: str) -> FastAPI:
+        # mounted at its prefix, as Airflow's API server mounts it; that app's root_path is [api] base_url's path
+        outer = FastAPI(root_path=root_path)
+        outer.mount(
+            URL_PREFIX,
+            create_app(lambda: control_url, artifacts_root=lambda: str(artifacts), airflow_url=lambda: AIRFLOW_URL),
+        )
+        return outer
+
     clients = []
 
-    def login(role: str = "user") -> Browser:
+    def login(role: str = "user", *, root_path: str = "") -> Browser:
+        """:param root_path: the path Airflow is served under (``[api] base_url = http://host/airflow``)."""
         name = OPERATOR if role == "user" else VIEWER
-        client = TestClient(app, base_url=f"http://testserver{URL_PREFIX}")
+        client = TestClient(app(root_path), base_url=f"http://testserver{root_path}{URL_PREFIX}")
         client.cookies.set("_token", token(auth_manager, name, role))
         clients.append(client)
         return Browser(client)

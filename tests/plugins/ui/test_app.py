@@ -75,6 +75,31 @@ def test_a_row_page_shows_its_runs_changes_links_and_retry_analysis(ui, repo):
     assert changes.count("<tr>") == len(repo.history(KEY)) + 1  # a header and every change (fewer than 20)
 
 
+def test_under_a_path_prefix_the_links_into_airflow_and_the_pages_own_links_and_redirects_keep_it(ui, repo):
+    repo.add(row(KEY))
+    repo.queue(KEY, "manual__2024-05-01T10:00:00+00:00")  # a run the page links to from its id alone
+    ops = ui(root_path="/airflow")
+
+    page = ops.get(f"/rows/{KEY}")
+
+    assert page.status_code == 200
+    links = set(re.findall(r'href="([^"]+)"', page.text))
+    assert {
+        "/airflow/",
+        "/airflow/dags/sales.orders",
+        "/airflow/dags/sales.orders/runs/manual__2024-05-01T10%3A00%3A00%2B00%3A00",
+        "http://testserver/airflow/dataplatform/",
+        "http://testserver/airflow/dataplatform/comparisons",
+    } <= links
+    assert not [link for link in links if "/dataplatform" in link and "/airflow/dataplatform" not in link]
+    repo.add(row("sales.returns"))
+    done = ops.post("/rows/sales.returns/deactivate")
+    assert done.status_code == 303
+    assert done.headers["location"].startswith("http://testserver/airflow/dataplatform/rows/sales.returns?done=")
+    plain = ui().get(f"/rows/{KEY}")  # and without one, at Airflow's root
+    assert 'href="/dags/sales.orders"' in plain.text and 'href="http://testserver/dataplatform/"' in plain.text
+
+
 def test_an_edit_with_an_invalid_value_shows_the_cli_message_and_changes_nothing(ui, repo, cli, control_url):
     repo.add(row(KEY))
     before = repo.get(KEY)
