@@ -258,7 +258,9 @@ def test_a_load_killed_after_its_commit_is_ended_by_the_reconciler_and_the_next_
 # the engine fail it instead, the other outcome an engine may have (no commit)
 ENGINE_CASES = [
     ("full", "in_overwrite", "commit"),
+    ("full", "in_overwrite", "fail"),
     ("chunked_backfill", "in_chunk", "commit"),
+    ("chunked_backfill", "in_chunk", "fail"),
     ("incremental", "in_merge", "commit"),
     ("check_and_load", "in_merge", "fail"),
 ]
@@ -289,7 +291,8 @@ def test_a_load_killed_inside_a_spark_call_is_recovered_whether_the_engine_commi
     assert int(case.marker.with_suffix(".engine").read_text()) == os.getpid() != killed.pid
     killed_run = case.repo.get(case.key)["current_run_id"]
     held = case.versions()
-    assert case.target_rows(spark) == loaded
+    if stage != "in_merge":  # (Sail lets no read of a table through while a MERGE into it is held)
+        assert case.target_rows(spark) == loaded
     assert not case.marker.with_suffix(".done").exists()
 
     case.release(engine)  # the engine goes on without its client
