@@ -6,7 +6,8 @@ KEY])``) with its own heartbeat, run owner and lifecycle, like a process started
 server its environment names (``SPARK_REMOTE``). At the stage it writes the stage's name to the marker
 file and kills itself with SIGKILL: no ``finally``, no ``atexit``, no signal handler runs, exactly as when
 the kernel's OOM killer or ``kill -9`` ends a load. With ``RELIABILITY_PAUSE`` set it waits at the stage
-instead (a test stops a database meanwhile) and goes on.
+instead (a test stops a database meanwhile) and goes on. At an engine stage (``ENGINE_STAGES``) it sends
+the committing Spark call from a thread and dies once the engine is seen executing it (``_gate``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 
 Asserted after the recovery: the target holds exactly the expected rows (no duplicate, nothing lost), the
 watermark is the committed one, the control row and historical_metadata say what happened to both runs,
-and no staging table or staged file is left. Before it: what the kill left (the case really bit)."""
+and no staging table or staged file is left. Before it: what the kill left (the case really bit).
+
+The engine kills die inside a committing Spark call (full's overwrite, a chunk's write, the MERGE) while
+the engine executes it; the engine then commits the call or fails it, and the case asserts from the
+target's Delta log which of the two happened before it asserts the recovery."""
 
 from __future__ import annotations
 
