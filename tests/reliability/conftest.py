@@ -47,7 +47,7 @@ class KillEnv:
             "DATALOADER_WAREHOUSE": str(self.warehouse),
             SOURCE_ENV: self.source_url,
             # the session's Sail server: a child would spend longer starting its own than loading. The
-            # children die between Spark calls, never inside one, so no work of theirs goes on without them
+            # stage kills die between Spark calls; the engine kills inside one, which Sail goes on with
             "SPARK_REMOTE": self.spark_remote,
         }
 

@@ -6,7 +6,8 @@ KEY])``) with its own heartbeat, run owner and lifecycle, like a process started
 server its environment names (``SPARK_REMOTE``). At the stage it writes the stage's name to the marker
 file and kills itself with SIGKILL: no ``finally``, no ``atexit``, no signal handler runs, exactly as when
 the kernel's OOM killer or ``kill -9`` ends a load. With ``RELIABILITY_PAUSE`` set it waits at the stage
-instead (a test stops a database meanwhile) and goes on.
+instead (a test stops a database meanwhile) and goes on. At an engine stage (``ENGINE_STAGES``) it sends
+the committing Spark call from a thread and dies once the engine is seen executing it (``_gate``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +27,13 @@ STAGES = {
     "chunk": "chunk 0 of the backfill is committed, chunk 1 has been read but not written",
     "finalize": "every chunk is committed; finalize (watermark, switch to incremental) has begun",
     "committed": "the Delta commit is done and the summary computed; the control row is not updated yet",
+    # inside a committing Spark call: the engine is executing it when the process dies (ENGINE_STAGES)
+    "in_overwrite": "full's overwrite of the target is executing in the engine",
+    "in_chunk": "chunk 1's replaceWhere write is executing in the engine (chunk 0 committed)",
+    "in_merge": "the MERGE INTO the target is executing in the engine",
 }
+ENGINE_STAGES = ("in_overwrite", "in_chunk", "in_merge")
+GATE_GUARD_SECONDS = 120  # a held call goes on by itself if no test releases it (a crashed test)
 
 
 def _shell(env: dict[str, str], marker: str, program: str) -> None:
@@ -51,6 +59,97 @@ def _die(marker: Path, stage: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _gate(marker: Path):
+    """A Spark filter that passes every row and holds the engine inside the call: a Python UDF, so it runs
+    in the engine's process (the Sail server), not in the loader's. Its first call writes the engine's pid
+    to ``<marker>.engine`` (the proof that the request reached the engine and is executing), then waits for
+    ``<marker>.release``: ``commit`` lets the call go on to its Delta commit, ``fail`` makes the engine fail
+    it (no commit). It writes ``<marker>.done`` as it lets the call go."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType
+
+    engine, release, done = (str(marker.with_suffix(s)) for s in (".engine", ".release", ".done"))
+    guard = GATE_GUARD_SECONDS
+
+    def gate(_value):
+        import os
+        import pathlib
+        import time
+
+        pathlib.Path(engine).write_text(str(os.getpid()))
+        deadline = time.monotonic() + guard
+        while not pathlib.Path(release).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pathlib.Path(done).write_text("released")
+        if pathlib.Path(release).exists() and pathlib.Path(release).read_text() == "fail":
+            raise RuntimeError("the engine failed the call (the test's choice)")
+        return True
+
+    return F.udf(gate, BooleanType())
+
+
+def _die_in_flight(marker: Path, stage: str, call) -> None:
+    """``call`` (a Spark call) sent from a thread; SIGKILLed once the engine is executing it (the gate
+    has written ``<marker>.engine``), so the request is in the engine, its reply not yet back."""
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    engine = marker.with_suffix(".engine")
+    while not engine.exists():
+        if not thread.is_alive():
+            raise RuntimeError(f"the Spark call of stage {stage} ended before the engine was seen executing it")
+        time.sleep(0.005)
+    _die(marker, stage)
+
+
+def _install_in_engine(stage: str, marker: Path) -> None:
+    """Patch the loader so that this process dies while the engine executes the committing call."""
+    from include.dataloader.target import LocalWarehouse, Warehouse
+
+    write = LocalWarehouse.write
+    chunk_writes = []
+
+    def held(df):
+        return df.filter(_gate(marker)(df[df.columns[0]]))
+
+    def dying_write(self, df, name, *, mode, replace_where=None):
+        if stage == "in_chunk" and replace_where is not None:
+            chunk_writes.append(name)
+        if (stage == "in_chunk" and len(chunk_writes) == 2) or (
+            stage == "in_overwrite" and mode == "overwrite" and "__stg_" not in name.table
+        ):
+            _die_in_flight(marker, stage, lambda: write(self, held(df), name, mode=mode, replace_where=replace_where))
+        write(self, df, name, mode=mode, replace_where=replace_where)
+
+    class HeldMerge:
+        """The warehouse's Spark session, its ``MERGE INTO`` reading the staged rows through the gate."""
+
+        def __init__(self, spark, staging_ref):
+            self._spark, self._staging = spark, staging_ref
+
+        def __getattr__(self, attr):
+            return getattr(self._spark, attr)
+
+        def sql(self, query, *args, **kwargs):
+            if not query.startswith("MERGE INTO"):
+                return self._spark.sql(query, *args, **kwargs)
+            self._spark.udf.register("kill_gate", _gate(marker))
+            source = f"USING {self._staging} AS s"
+            assert source in query, query
+            first = self._spark.sql(f"SELECT * FROM {self._staging}").columns[0]
+            query = query.replace(source, f"USING (SELECT * FROM {self._staging} WHERE kill_gate(`{first}`)) AS s")
+            _die_in_flight(marker, stage, lambda: self._spark.sql(query).collect())
+
+    def engine_merge(self, target, staging, keys, **kwargs):
+        # Spark SQL's MERGE INTO, run by the engine: the path of Unity Catalog (Databricks), where the
+        # local warehouse merges with delta-rs in the loader's own process
+        self.spark = HeldMerge(self.spark, self.ref(staging))
+        return Warehouse.merge(self, target, staging, keys, **kwargs)
+
+    LocalWarehouse.write = dying_write
+    if stage == "in_merge":
+        LocalWarehouse.merge = engine_merge
+
+
 def install(stage: str, marker: Path) -> None:
     """Patch the loader so that this process dies at ``stage``."""
     from include.control import lifecycle
@@ -58,7 +157,9 @@ def install(stage: str, marker: Path) -> None:
     from include.dataloader.strategies import chunked_backfill
     from include.dataloader.target import LocalWarehouse
 
-    if stage == "extraction":
+    if stage in ENGINE_STAGES:
+        _install_in_engine(stage, marker)
+    elif stage == "extraction":
         read, write_parquet = readers.ArrowSourceReader.read, readers.write_parquet
 
         def staged_read(self, query, partitioning=None):

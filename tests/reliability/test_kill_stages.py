@@ -3,11 +3,17 @@
 
 Asserted after the recovery: the target holds exactly the expected rows (no duplicate, nothing lost), the
 watermark is the committed one, the control row and historical_metadata say what happened to both runs,
-and no staging table or staged file is left. Before it: what the kill left (the case really bit)."""
+and no staging table or staged file is left. Before it: what the kill left (the case really bit).
+
+The engine kills die inside a committing Spark call (full's overwrite, a chunk's write, the MERGE) while
+the engine executes it; the engine then commits the call or fails it, and the case asserts from the
+target's Delta log which of the two happened before it asserts the recovery."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -91,8 +97,12 @@ class Case:
         assert code == 0, err
         return json.loads(out), err
 
+    @property
+    def marker(self):
+        return self.env.markers / self.table
+
     def kill(self):
-        marker = self.env.markers / self.table
+        marker = self.marker
         marker.parent.mkdir(parents=True, exist_ok=True)
         process = self.env.fork.Process(
             target=kill_child.run_until_killed, args=(self.stage, self.key, self.env.child_env(), str(marker))
@@ -118,6 +128,17 @@ class Case:
             return []
         return sorted(tuple(r) for r in warehouse.read(self.target).select("id", "status", "updated_at").collect())
 
+    def versions(self) -> int:
+        """How many commits the target's Delta log holds."""
+        log = self.env.warehouse.joinpath(*str(self.target).split(".")) / "_delta_log"
+        return len(list(log.glob("*.json")))
+
+    def release(self, engine: str) -> None:
+        """Let the call the engine holds go on: ``commit`` (to its Delta commit) or ``fail``."""
+        release = self.marker.with_suffix(".release")
+        release.with_suffix(".tmp").write_text(engine)
+        release.with_suffix(".tmp").rename(release)  # whole, never read half-written
+
     def staged_files(self):
         root = self.env.warehouse / EXTRACT_FOLDER
         return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
@@ -134,6 +155,34 @@ def expected_rows(strategy, before, after):
         window = datetime.combine(datetime.now(UTC).date() - timedelta(days=7), datetime.min.time())
         return [r for r in after if r[2] >= window]
     return after
+
+
+def assert_recovered(case, spark, killed, killed_run, expected, runs_before):
+    """The next `dataloader run` recovers: exactly the expected rows, the committed watermark, the control row
+    and historical_metadata true, nothing staged left."""
+    summary, err = case.run()
+
+    assert err.startswith(f"note: ended run {killed_run}: its process (pid {killed.pid} on host ")
+    assert case.target_rows(spark) == expected  # sorted rows with their keys: a duplicate would show
+    assert (case.staged_files(), case.staging_tables()) == ([], [])
+    row = case.repo.get(case.key)
+    runs = case.repo.runs(case.key)
+    assert [r["load_status"] for r in runs] == ["Succeeded"] * runs_before + ["Failed", "Succeeded"]
+    assert (row["last_status"], row["current_run_id"]) == ("Succeeded", runs[-1]["run_id"])
+    assert row["rows_processed"] == summary["inserted"] + summary["updated"] + summary["deleted"]
+    ended = runs[-2]
+    assert (ended["run_id"], ended["run_pid"]) == (killed_run, killed.pid)
+    assert ended["error_message"].startswith(f"Ended: dataloader run {killed_run} is gone: its process (pid ")
+    recorded = [
+        h for h in case.repo.history(case.key) if h["new_values"].get("last_status_message") == ended["error_message"]
+    ]
+    assert len(recorded) == 1  # the end of the killed run, recorded once
+    if case.strategy in ("incremental", "append_only", "check_and_load"):
+        assert row["incremental_value"] == str(max(r[2] for r in expected))
+    elif case.strategy == "chunked_backfill":
+        assert (row["incremental_value"], row["load_strategy"]) == (str(max(r[0] for r in expected)), "incremental")
+    else:
+        assert row["incremental_value"] is None
 
 
 @pytest.mark.parametrize(("strategy", "stage"), CASES, ids=[f"{s}-{st}" for s, st in CASES])
@@ -170,29 +219,7 @@ def test_a_load_killed_at_a_stage_is_recovered_by_the_next_run(kill_env, spark, 
     if stage in ("staged", "merge"):
         assert len(case.staging_tables()) == 1
 
-    summary, err = case.run()
-
-    assert err.startswith(f"note: ended run {killed_run}: its process (pid {killed.pid} on host ")
-    assert case.target_rows(spark) == expected  # sorted rows with their keys: a duplicate would show
-    assert (case.staged_files(), case.staging_tables()) == ([], [])
-    row = case.repo.get(case.key)
-    runs = case.repo.runs(case.key)
-    assert [r["load_status"] for r in runs] == ["Succeeded"] * runs_before + ["Failed", "Succeeded"]
-    assert (row["last_status"], row["current_run_id"]) == ("Succeeded", runs[-1]["run_id"])
-    assert row["rows_processed"] == summary["inserted"] + summary["updated"] + summary["deleted"]
-    ended = runs[-2]
-    assert (ended["run_id"], ended["run_pid"]) == (killed_run, killed.pid)
-    assert ended["error_message"].startswith(f"Ended: dataloader run {killed_run} is gone: its process (pid ")
-    recorded = [
-        h for h in case.repo.history(case.key) if h["new_values"].get("last_status_message") == ended["error_message"]
-    ]
-    assert len(recorded) == 1  # the end of the killed run, recorded once
-    if strategy in ("incremental", "append_only", "check_and_load"):
-        assert row["incremental_value"] == str(max(r[2] for r in expected))
-    elif strategy == "chunked_backfill":
-        assert (row["incremental_value"], row["load_strategy"]) == (str(max(r[0] for r in expected)), "incremental")
-    else:
-        assert row["incremental_value"] is None
+    assert_recovered(case, spark, killed, killed_run, expected, runs_before)
 
 
 class NoAirflow:
@@ -228,3 +255,60 @@ def test_a_load_killed_after_its_commit_is_ended_by_the_reconciler_and_the_next_
     assert "(seen by the reconciler)" in runs[1]["error_message"]
     row = case.repo.get(case.key)
     assert (row["last_status"], row["incremental_value"]) == ("Succeeded", str(max(r[2] for r in case.source_rows())))
+
+
+# (strategy, stage, what the engine does with the call once its client is dead). Sail goes on with a call
+# whose client died: released, it commits (seen: the commit landed after the death, every run); "fail" makes
+# the engine fail it instead, the other outcome an engine may have (no commit)
+ENGINE_CASES = [
+    ("full", "in_overwrite", "commit"),
+    ("full", "in_overwrite", "fail"),
+    ("chunked_backfill", "in_chunk", "commit"),
+    ("chunked_backfill", "in_chunk", "fail"),
+    ("incremental", "in_merge", "commit"),
+    ("check_and_load", "in_merge", "fail"),
+]
+LANDED_WAIT_SECONDS = 60  # a guard for the engine's commit after the release, not a measurement
+
+
+@pytest.mark.parametrize(
+    ("strategy", "stage", "engine"), ENGINE_CASES, ids=[f"{s}-{st}-{e}" for s, st, e in ENGINE_CASES]
+)
+def test_a_load_killed_inside_a_spark_call_is_recovered_whether_the_engine_commits_it_or_not(
+    kill_env, spark, capsys, monkeypatch, strategy, stage, engine
+):
+    case = Case(kill_env, strategy, stage, capsys, monkeypatch, suffix=f"_{engine}")
+    case.create()
+    before = case.source_rows()
+    runs_before = 0
+    if strategy != "chunked_backfill":
+        case.run()
+        runs_before = 1
+        case.change()
+    expected = expected_rows(strategy, before, case.source_rows())
+    loaded = {"in_chunk": [r for r in expected if r[0] < 4]}.get(stage, before)  # what the last commit holds
+
+    killed = case.kill()
+
+    # the request reached the engine: the gate ran in the engine's process (Sail, served from this one),
+    # not in the dead loader's; it holds the call, so nothing of it is committed yet
+    assert int(case.marker.with_suffix(".engine").read_text()) == os.getpid() != killed.pid
+    killed_run = case.repo.get(case.key)["current_run_id"]
+    held = case.versions()
+    if stage != "in_merge":  # (Sail lets no read of a table through while a MERGE into it is held)
+        assert case.target_rows(spark) == loaded
+    assert not case.marker.with_suffix(".done").exists()
+
+    case.release(engine)  # the engine goes on without its client
+    deadline = time.monotonic() + LANDED_WAIT_SECONDS
+    while not case.marker.with_suffix(".done").exists() or (
+        engine == "commit" and case.versions() == held and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    landed = case.versions() == held + 1
+    assert landed == (engine == "commit")  # the outcome this case records: landed after the death, or not
+    assert case.target_rows(spark) == (expected if landed else loaded)
+    if stage == "in_merge":
+        assert len(case.staging_tables()) == 1  # the dead run's, read by the MERGE
+
+    assert_recovered(case, spark, killed, killed_run, expected, runs_before)
