@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python -m include.demo
 
 test: $(STAMP) system-packages lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 
 # Debian's PostgreSQL links ICU (pgserver's build does not): the sentinel's collation tests start one.
 # Debian's Chromium and its driver: the operator page's browser test (Selenium drives /usr/bin/chromium).
