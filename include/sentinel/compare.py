@@ -585,10 +585,7 @@ class TableComparator:
         for chunk in group:
             offsets.append(len(bounds))
             bounds.extend(chunk.segment_bounds())
-        source_parts, target_parts = self._both(
-            lambda d, table, where, typed, pk: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
-        )
-        src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+        src, tgt = self._span_sums(bounds, columns)
         results, differing = [], []  # differing: (segment's bounds, rows)
         for chunk, first in zip(group, offsets, strict=True):
             numbers = range(first, first + len(chunk.segments) + 1)
@@ -630,6 +627,13 @@ class TableComparator:
         )
         return results
 
+    def _span_sums(self, bounds: list[tuple[Key | None, Key | None]], columns) -> tuple[dict, dict]:
+        """Each side's (count, hash sum) of every non-empty key range of ``bounds``, by its number there."""
+        source_parts, target_parts = self._both(
+            lambda d, table, where, typed, pk: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
+        )
+        return {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+
     def _narrowed(self, differing: list[tuple[tuple, int]], columns) -> list[tuple[tuple, int]]:
         """The differing segments' parts that differ: each closed segment of at least ``2 * NARROW_PARTS``
         keys cut into ``NARROW_PARTS`` key ranges, all checksummed in one more span query per side. A
@@ -646,10 +650,7 @@ class TableComparator:
             parts.extend(((a,), (b,)) for a, b in itertools.pairwise(cuts))
         if not parts:
             return differing
-        source_parts, target_parts = self._both(
-            lambda d, table, where, typed, pk: d.span_checksums_sql(table, typed(columns), pk, parts, where)
-        )
-        src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+        src, tgt = self._span_sums(parts, columns)
         for n, bounds in enumerate(parts):
             if src.get(n) != tgt.get(n):
                 kept.append((bounds, max((src.get(n) or (0,))[0], (tgt.get(n) or (0,))[0])))
