@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,13 +192,7 @@ class AirflowStack:
         try:
             yield ApiServer(self, proc, f"http://127.0.0.1:{port}", base_url, self.home / "logs" / f"{name}.out")
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(30)
-            with contextlib.suppress(ProcessLookupError):  # what is left of its group
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _terminate([proc], grace=30)
 
     def _healthy(self) -> bool:
         try:
@@ -209,27 +203,8 @@ class AirflowStack:
         return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
 
     def stop(self, *, grace: float = 30) -> None:
-        """SIGTERM each process group, SIGKILL what is left after ``grace`` seconds: the groups, and any
-        descendant that left its group (a task runner may start a session of its own)."""
-        import psutil
-
-        descendants = []
-        for proc in self.processes.values():
-            with contextlib.suppress(psutil.Error):
-                descendants += psutil.Process(proc.pid).children(recursive=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            # children (task runners, parsers) may outlive their parent in the group
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for child in descendants:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
+        """Stop every process (``_terminate``) and close their logs."""
+        _terminate(self.processes.values(), grace=grace)
         for log in self._logs:
             log.close()
 
@@ -271,6 +246,31 @@ class AirflowStack:
             if time.monotonic() > deadline:
                 raise StackError(f"gave up after {timeout:.0f} s waiting for {what}\n{self.logs_tail()}")
             time.sleep(interval)
+
+
+def _terminate(processes: Iterable[subprocess.Popen], *, grace: float) -> None:
+    """SIGTERM each process group, SIGKILL what is left after ``grace`` seconds: the groups, and any
+    descendant that left its group (a task runner may start a session of its own)."""
+    import psutil
+
+    processes = list(processes)
+    descendants = []
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            descendants += psutil.Process(proc.pid).children(recursive=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        # children (task runners, parsers) may outlive their parent in the group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for child in descendants:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 @dataclass
