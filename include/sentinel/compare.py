@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from operator import ne
 from typing import Any
+
+import numpy as np
 
 from include.dbapi import lost_connection
 from include.redact import describe
@@ -146,7 +147,10 @@ class TableComparison:
     schema: Schema | None = None
 
     def keys(self, kind: str) -> list[Key]:
-        return sorted({k for c in self.chunks for k in getattr(c, kind)})
+        # each chunk's keys are sorted and the chunks are in key order: one run after another, which the
+        # sort merges in linear time (a set first would shuffle them: 0.3 s at 100,000 differing keys)
+        ordered = sorted(itertools.chain.from_iterable(getattr(c, kind) for c in self.chunks))
+        return [key for key, _ in itertools.groupby(ordered)]
 
     @property
     def matching(self) -> int:
@@ -171,18 +175,27 @@ def _locate(result: ChunkResult, source: dict, target: dict, width: int) -> None
     result.different = sorted(wrap(k) for k in changed if k in target)
 
 
-def _compared_arrays(index: int, source_keys: list, source_hashes: list, target_keys: list, target_hashes: list):
-    """A chunk's result from its keys and row hashes on each side, in key order: when both sides hold the
-    same keys, the differing rows are the positions whose hashes differ (no Python object per row)."""
-    equal = source_keys == target_keys and source_hashes == target_hashes
+def _packed(data: bytes | None) -> np.ndarray:
+    """Whole numbers packed as big-endian 64-bit integers (``row_hash_arrays_sql``), as one array."""
+    return np.frombuffer(data or b"", dtype=">i8")
+
+
+def _compared_arrays(index: int, source_keys, source_hashes, target_keys, target_hashes) -> ChunkResult:
+    """A chunk's result from its keys and row hashes on each side (numpy arrays, keys ascending): when both
+    sides hold the same keys, the differing rows are the positions whose hashes differ; otherwise by key.
+    Only the differing keys become Python objects."""
+    same_keys = np.array_equal(source_keys, target_keys)
+    equal = same_keys and np.array_equal(source_hashes, target_hashes)
     result = ChunkResult(index, len(source_keys), len(target_keys), equal=equal)
     if equal:
         return result
-    if source_keys == target_keys:  # each key at the same position on both sides
-        result.different = sorted((k,) for k in itertools.compress(source_keys, map(ne, source_hashes, target_hashes)))
-    else:
-        source_map = dict(zip(source_keys, source_hashes, strict=True))
-        _locate(result, source_map, dict(zip(target_keys, target_hashes, strict=True)), 1)
+    if same_keys:
+        result.different = [(k,) for k in source_keys[source_hashes != target_hashes].tolist()]
+        return result
+    common, s_at, t_at = np.intersect1d(source_keys, target_keys, assume_unique=True, return_indices=True)
+    result.different = [(k,) for k in common[source_hashes[s_at] != target_hashes[t_at]].tolist()]
+    result.missing_in_target = [(k,) for k in np.setdiff1d(source_keys, target_keys, assume_unique=True).tolist()]
+    result.missing_in_source = [(k,) for k in np.setdiff1d(target_keys, source_keys, assume_unique=True).tolist()]
     return result
 
 
@@ -557,11 +570,11 @@ class TableComparator:
             binary=True,
         )
         (source_keys, source_hashes), (target_keys, target_hashes) = (
-            (keys or [], hashes or []) for keys, hashes in (source, target)
+            (_packed(keys), _packed(hashes)) for keys, hashes in (source, target)
         )
         cuts = [chunk.lower[0] for chunk in group[1:]]
-        s_at = [0, *(bisect.bisect_left(source_keys, k) for k in cuts), len(source_keys)]
-        t_at = [0, *(bisect.bisect_left(target_keys, k) for k in cuts), len(target_keys)]
+        s_at = [0, *np.searchsorted(source_keys, cuts).tolist(), len(source_keys)]
+        t_at = [0, *np.searchsorted(target_keys, cuts).tolist(), len(target_keys)]
         results, differences, segments = [], 0, 0
         seconds = round((time.monotonic() - started) / len(group), 4)
         for j, chunk in enumerate(group):
@@ -767,7 +780,7 @@ class TableComparator:
             binary=True,
         )
         (source_keys, source_hashes), (target_keys, target_hashes) = (
-            (keys or [], hashes or []) for keys, hashes in (source, target)
+            (_packed(keys), _packed(hashes)) for keys, hashes in (source, target)
         )
         return _compared_arrays(chunk.index, source_keys, source_hashes, target_keys, target_hashes)
 
