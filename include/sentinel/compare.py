@@ -158,6 +158,18 @@ class TableComparison:
         return sum(c.target_rows for c in self.chunks) - differing
 
 
+def _by_part(rows: list[tuple]) -> dict:
+    """Rows of (part number, count, hash sum), a part being a segment or a bucket, as number -> (count, sum)."""
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def _summed(index: int, source: dict, target: dict) -> ChunkResult:
+    """A chunk's result from each side's parts (``_by_part``): its row counts, equal if every part is."""
+    return ChunkResult(
+        index, sum(c for c, _ in source.values()), sum(c for c, _ in target.values()), equal=source == target
+    )
+
+
 def _hashes(rows: list[tuple], width: int) -> dict:
     """key -> hash; a one-column key stays a plain value until the differing keys are picked out."""
     if width == 1:
@@ -645,7 +657,7 @@ class TableComparator:
         source_parts, target_parts = self._both(
             lambda d, table, where, typed, pk: d.span_checksums_sql(table, typed(columns), pk, bounds, where)
         )
-        return {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
+        return _by_part(source_parts), _by_part(target_parts)
 
     def _narrowed(self, differing: list[tuple[tuple, int]], columns) -> list[tuple[tuple, int]]:
         """The differing segments' parts that differ: each closed segment of at least ``2 * NARROW_PARTS``
@@ -692,10 +704,8 @@ class TableComparator:
                     table, typed(columns), pk, chunk.lower, chunk.upper, where, chunk.segments, stride
                 )
             )
-            src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
-            result = ChunkResult(
-                chunk.index, sum(c for c, _ in src.values()), sum(c for c, _ in tgt.values()), equal=src == tgt
-            )
+            src, tgt = _by_part(source_parts), _by_part(target_parts)
+            result = _summed(chunk.index, src, tgt)
             bounds = chunk.segment_bounds()
             # width_bucket numbers the segment before the first threshold 0
             differing_segments = [b for b in sorted(set(src) | set(tgt)) if src.get(b) != tgt.get(b)]
@@ -793,10 +803,8 @@ class TableComparator:
                 table, typed(columns), typed("keys"), buckets, where
             )
         )
-        src, tgt = {r[0]: tuple(r[1:]) for r in source_parts}, {r[0]: tuple(r[1:]) for r in target_parts}
-        result = ChunkResult(
-            chunk.index, sum(c for c, _ in src.values()), sum(c for c, _ in tgt.values()), equal=src == tgt
-        )
+        src, tgt = _by_part(source_parts), _by_part(target_parts)
+        result = _summed(chunk.index, src, tgt)
         if not result.equal:
             differing = sorted(b for b in set(src) | set(tgt) if src.get(b) != tgt.get(b))
             # most buckets differ (or more than the dialect can list): every row's (key, hash) instead
