@@ -16,7 +16,7 @@ PLAIN = ("date", "bytea", "boolean", "uuid")
 def _int_array(values) -> str:
     """Whole numbers as PostgreSQL's array text, bound as one parameter (cast in the query): psycopg dumps a
     list with a Python call per element, which cost the client more than the query's own rows."""
-    return "{" + ",".join(str(int(v)) for v in values) + "}"
+    return "{" + ",".join(map(str, map(int, values))) + "}"
 
 
 class PostgresSentinel(SentinelDialect):
