@@ -265,6 +265,7 @@ class TableComparator:
         )
         self._local = threading.local()
         self._opened: list[Any] = []
+        self._idle: dict[str, list[Any]] = {"source": [], "target": []}  # opened, held by no thread
         self._lock = threading.Lock()
         self._other_side: ThreadPoolExecutor | None = None
         self.schema: Schema | None = None  # from inspect(), or given with a stored plan
@@ -292,21 +293,39 @@ class TableComparator:
             cursor.close()
         return conn
 
+    def _take(self, side: str):
+        """An idle connection to ``side``, or a new one (kept until ``close``)."""
+        with self._lock:
+            if self._idle[side]:
+                return self._idle[side].pop()
+        conn = self._open(self.source if side == "source" else self.target, side)
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
     def _connection(self, side: str):
-        """This thread's connection to one side, opened once."""
+        """This thread's connection to one side, taken once."""
         conn = getattr(self._local, side, None)
         if conn is None:
-            conn = self._open(self.source if side == "source" else self.target, side)
+            conn = self._take(side)
             setattr(self._local, side, conn)
-            with self._lock:
-                self._opened.append(conn)
         return conn
+
+    @contextlib.contextmanager
+    def _borrowed(self, side: str) -> Iterator[Any]:
+        """A connection for one step (the catalog, the plan), left open for a comparing thread: a new
+        connection costs the database a backend (some 10 ms of its CPU). One that failed is not reused."""
+        conn = self._take(side)
+        yield conn
+        with self._lock:
+            self._idle[side].append(conn)
 
     def close(self) -> None:
         with self._lock:
             for conn in self._opened:
                 conn.close()
             self._opened.clear()
+            self._idle = {"source": [], "target": []}
         self._local = threading.local()
         if self._other_side is not None:
             self._other_side.shutdown()
@@ -329,7 +348,7 @@ class TableComparator:
         if side == "target":
             schema = self.spec.target_schema if self.spec.target_schema is not None else schema
             schema, table = schema or None, self.spec.target_table or table  # '': the default schema
-        with contextlib.closing(self._open(self.source if side == "source" else self.target, side)) as conn:
+        with self._borrowed(side) as conn:
             rows = dialect.column_rows(fetch(conn, *dialect.columns_query(schema, table)))
         if not rows:
             raise CompareError(
@@ -419,10 +438,10 @@ class TableComparator:
         if (self.schema or self.inspect()).by_hash:
             # one chunk of buckets about the size of a segment: one grouped scan of each side, then only the
             # rows of the differing buckets
-            with contextlib.closing(self._open(self.source)) as conn:
+            with self._borrowed("source") as conn:
                 [(count,)] = fetch(conn, *self.dialect.row_count_sql(self.table, self.side("source")[2]))
             return [Chunk(0, None, None, (), buckets=max(1, -(-int(count) // step)))]
-        with contextlib.closing(self._open(self.source)) as conn:
+        with self._borrowed("source") as conn:
             starts = self._dense_integer_starts(conn, step)
             if starts is None:
                 starts = fetch(

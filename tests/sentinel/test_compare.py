@@ -49,6 +49,28 @@ def test_drift_is_found_and_classified(pair):
     }
 
 
+def test_a_comparison_opens_one_connection_per_thread_and_side_and_closes_them(pair):
+    """The connections that read the catalog and plan the chunks are left to the comparing threads: ten
+    chunks on three threads open at most three connections to each side (five and four before)."""
+    opened = {"source": [], "target": []}
+
+    def connect(side):
+        def open_side():
+            opened[side].append(psycopg.connect(pair.urls[side]))
+            return opened[side][-1]
+
+        return open_side
+
+    drift(pair)
+    spec = TableSpec(table_name="accounts", primary_key=("id",), chunk_size=100)
+    result = TableComparator(spec, connect("source"), connect("target"), max_threads=3).compare()
+
+    assert result.keys("different") == [(3,), (6,), (10,), (500,), (700,), (800,), (801,)]
+    assert 1 <= len(opened["source"]) <= 3
+    assert 1 <= len(opened["target"]) <= 3
+    assert all(conn.closed for conns in opened.values() for conn in conns)
+
+
 def test_timestamp_precision_is_configurable(pair):
     pair.sql("target", "UPDATE accounts SET opened = opened + interval '1 microsecond' WHERE id = 700")
     assert comparator(pair, precision=6).compare().keys("different") == [(700,)]
