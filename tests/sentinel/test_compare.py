@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from include.sentinel.compare import CompareError, TableComparator
+from include.sentinel.compare import CompareError, TableComparator, _compared_arrays, _packed
 from include.sentinel.config import ConfigError, TableSpec, parse_config
 from include.sentinel.dialects.postgres import PostgresSentinel
 from include.sentinel.sync import sync_sql
@@ -69,6 +69,26 @@ def test_a_comparison_opens_one_connection_per_thread_and_side_and_closes_them(p
     assert 1 <= len(opened["source"]) <= 3
     assert 1 <= len(opened["target"]) <= 3
     assert all(conn.closed for conns in opened.values() for conn in conns)
+
+
+def test_packed_streams_are_compared_by_position_or_by_key():
+    """Keys and hash numbers as ``row_hash_arrays_sql`` packs them (signed big-endian 64-bit integers)."""
+
+    def packed(numbers):
+        return _packed(b"".join(n.to_bytes(8, "big", signed=True) for n in numbers))
+
+    keys = packed([1, 2, 3, 5])
+    same_keys = _compared_arrays(0, keys, packed([-7, 2**62, 3, 5]), keys, packed([-7, 2**62, 4, 5]))
+    assert (same_keys.different, same_keys.missing_in_target, same_keys.missing_in_source) == ([(3,)], [], [])
+    assert (same_keys.source_rows, same_keys.target_rows, same_keys.equal) == (4, 4, False)
+
+    by_key = _compared_arrays(1, keys, packed([-7, 9, 3, 5]), packed([2, 3, 4, 5]), packed([8, 3, 4, 5]))
+    assert by_key.missing_in_target == [(1,)]
+    assert by_key.missing_in_source == [(4,)]
+    assert by_key.different == [(2,)]
+
+    empty = _compared_arrays(2, _packed(None), _packed(None), _packed(None), _packed(None))
+    assert empty.equal and empty.source_rows == empty.target_rows == 0
 
 
 def test_timestamp_precision_is_configurable(pair):

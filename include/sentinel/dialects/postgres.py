@@ -152,13 +152,13 @@ class PostgresSentinel(SentinelDialect):
         return f"width_bucket({self.ident(pk[0])}, %(thresholds)s)", {"thresholds": [t[0] for t in thresholds]}
 
     def row_hash_arrays_sql(self, table: str, columns, pk, lower, upper, where) -> tuple[str, Params]:
-        """The keys and their row hashes in key order, each column packed into one bytea of big-endian
-        64-bit integers (``int8send``): read as two arrays without a Python object per row."""
+        """The keys and their rows' hash numbers in key order, each column packed into one bytea of
+        big-endian 64-bit integers (``int8send``): read as two arrays without a Python object per row."""
         condition, params = self._range(pk, lower, upper, where)
         key = self.ident(pk[0])  # the key's index gives the order: no sort
         return (
             "SELECT string_agg(int8send(k), ''::bytea), string_agg(int8send(h), ''::bytea) FROM "
-            f"(SELECT {key}::bigint AS k, {self.row_hash(columns)} AS h FROM {table} WHERE {condition} "
+            f"(SELECT {key}::bigint AS k, {self.hash_number(columns)} AS h FROM {table} WHERE {condition} "
             f"ORDER BY {key}) s",
             params,
         )
