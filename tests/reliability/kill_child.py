@@ -31,8 +31,9 @@ STAGES = {
     "in_overwrite": "full's overwrite of the target is executing in the engine",
     "in_chunk": "chunk 1's replaceWhere write is executing in the engine (chunk 0 committed)",
     "in_merge": "the MERGE INTO the target is executing in the engine",
+    "in_append": "append_only's append of the new rows to the target is executing in the engine",
 }
-ENGINE_STAGES = ("in_overwrite", "in_chunk", "in_merge")
+ENGINE_STAGES = ("in_overwrite", "in_chunk", "in_merge", "in_append")
 GATE_GUARD_SECONDS = 120  # a held call goes on by itself if no test releases it (a crashed test)
 
 
@@ -114,8 +115,11 @@ def _install_in_engine(stage: str, marker: Path) -> None:
     def dying_write(self, df, name, *, mode, replace_where=None):
         if stage == "in_chunk" and replace_where is not None:
             chunk_writes.append(name)
-        if (stage == "in_chunk" and len(chunk_writes) == 2) or (
-            stage == "in_overwrite" and mode == "overwrite" and "__stg_" not in name.table
+        into_target = "__stg_" not in name.table
+        if (
+            (stage == "in_chunk" and len(chunk_writes) == 2)
+            or (stage == "in_overwrite" and mode == "overwrite" and into_target)
+            or (stage == "in_append" and mode == "append" and into_target)
         ):
             _die_in_flight(marker, stage, lambda: write(self, held(df), name, mode=mode, replace_where=replace_where))
         write(self, df, name, mode=mode, replace_where=replace_where)
