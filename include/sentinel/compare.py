@@ -594,15 +594,7 @@ class TableComparator:
         """Neighbouring chunks' keys and row hashes as one pair of arrays per side, cut back into chunks at
         their first keys (the arrays are in key order): a query per few chunks rather than per chunk."""
         started = time.monotonic()
-        (source,), (target,) = self._both(
-            lambda d, table, where, typed, pk: d.row_hash_arrays_sql(
-                table, typed(columns), pk, group[0].lower, group[-1].upper, where
-            ),
-            binary=True,
-        )
-        (source_keys, source_hashes), (target_keys, target_hashes) = (
-            (_packed(keys), _packed(hashes)) for keys, hashes in (source, target)
-        )
+        source_keys, source_hashes, target_keys, target_hashes = self._streams(group[0].lower, group[-1].upper, columns)
         cuts = [chunk.lower[0] for chunk in group[1:]]
         s_at = [0, *np.searchsorted(source_keys, cuts).tolist(), len(source_keys)]
         t_at = [0, *np.searchsorted(target_keys, cuts).tolist(), len(target_keys)]
@@ -798,20 +790,20 @@ class TableComparator:
         )
         return result
 
-    def _compare_arrays(self, chunk: Chunk, columns) -> ChunkResult:
-        """The chunk's keys and row hashes as two arrays per side, in key order (an integer key, read in
-        the binary protocol): when both sides hold the same keys in the same order, the differing rows are
-        the positions whose hashes differ, found without a Python object per row; otherwise by key."""
+    def _streams(self, lower: Key | None, upper: Key | None, columns):
+        """Each side's keys and row hash numbers from ``lower`` to ``upper``, in key order, as numpy arrays
+        (an integer key; ``row_hash_arrays_sql`` packs them into bytea, read in the binary protocol):
+        source keys, source hashes, target keys, target hashes."""
         (source,), (target,) = self._both(
-            lambda d, table, where, typed, pk: d.row_hash_arrays_sql(
-                table, typed(columns), pk, chunk.lower, chunk.upper, where
-            ),
+            lambda d, table, where, typed, pk: d.row_hash_arrays_sql(table, typed(columns), pk, lower, upper, where),
             binary=True,
         )
-        (source_keys, source_hashes), (target_keys, target_hashes) = (
-            (_packed(keys), _packed(hashes)) for keys, hashes in (source, target)
-        )
-        return _compared_arrays(chunk.index, source_keys, source_hashes, target_keys, target_hashes)
+        return (*map(_packed, source), *map(_packed, target))
+
+    def _compare_arrays(self, chunk: Chunk, columns) -> ChunkResult:
+        """The chunk's keys and row hashes from both sides (``_streams``), compared by position when both
+        sides hold the same keys, by key otherwise; only the differing keys become Python objects."""
+        return _compared_arrays(chunk.index, *self._streams(chunk.lower, chunk.upper, columns))
 
     def _compare_buckets(self, chunk: Chunk, columns) -> ChunkResult:
         """The table in buckets of its key's hash: count and hash sum per bucket from one scan of each side,
