@@ -140,3 +140,92 @@ def test_a_stored_plan_keeps_the_targets_names_for_a_resume():
     assert stored.side_pk("target") == ["order_id"]
     assert stored.side_columns("target", stored.columns) == [("Order Date", "date")]
     assert stored.side_pk("source") == ["Order Id"]
+
+
+class ScriptedTarget:
+    """A target engine that is not here (Oracle, Snowflake): every statement sent is recorded, and each query
+    is answered by ``answer(sql)``."""
+
+    def __init__(self, answer):
+        self.answer, self.sent, self.autocommit = answer, [], False
+
+    def cursor(self):
+        target = self
+
+        class Cursor:
+            def execute(self, sql, params=None):
+                target.sent.append(sql)
+                self.rows = target.answer(sql)
+
+            def fetchall(self):
+                return self.rows
+
+            def close(self):
+                pass
+
+        return Cursor()
+
+    def close(self):
+        pass
+
+
+CATALOGS = {  # the target's columns as its catalog answers: stored in upper case
+    "oracle": [("ORDER_ID", "NUMBER", None), ("ORDER_DATE", "DATE", None), ("STATUS", "VARCHAR2", None)],
+    "snowflake": [("ORDER_ID", "NUMBER", None), ("ORDER_DATE", "DATE", None), ("STATUS", "TEXT", None)],
+}
+
+
+@pytest.mark.parametrize("db_type", ["oracle", "snowflake"])
+def test_an_upper_case_target_is_read_and_synced_by_its_own_names(orders, db_type, caplog):
+    """A PostgreSQL source whose key and date columns are renamed on an Oracle or Snowflake target (names
+    stored in upper case there): the catalog's ORDER_ID meets ``target_names``' order_id, and the target's
+    checksums, row reads and sync statements quote the target's names, never the source's."""
+    from include.sentinel.compare import TableComparison
+    from include.sentinel.dialects import dialect_for
+    from include.sentinel.verify import Verified
+
+    def answer(sql):
+        if "column_name" in sql:
+            return CATALOGS[db_type]
+        if " IN (" in sql and "GROUP BY" not in sql:  # the rows of key 7, in canonical text: another date
+            return [(7, changed_date, status)]
+        return []  # no checksums, no rows: every source row is missing on the target
+
+    target = ScriptedTarget(answer)
+    spec = TableSpec(table_name="orders", primary_key=("Order Id",), target_names=NAMES)
+    c = TableComparator(
+        spec,
+        lambda: psycopg.connect(orders.urls["source"]),
+        lambda: target,
+        dialect=dialect_for("postgresql", portable=True),
+        target_dialect=dialect_for(db_type, portable=True),
+        max_threads=1,
+    )
+    schema = c.inspect()
+    [(date_text, status)] = c.rows(c.source, [(7,)], schema.columns, canonical=True).values()
+    changed_date = date_text.replace("2024-01-08", "2000-01-01")
+    assert changed_date != date_text
+    assert schema.columns == [("Order Date", "date"), ("status", "text")]
+    assert schema.side_pk("target") == ["order_id"]  # folded to the spelling target_names uses
+    assert schema.by_hash  # a NUMBER key is not known to be whole: buckets of the key's hash
+    assert "orders: the key is not whole numbers on both engines: chunks are key-hash buckets" in caplog.text
+
+    result = c.compare_chunk(Chunk(0, None, None, buckets=4), schema.columns)
+    assert (result.source_rows, result.target_rows, len(result.missing_in_target)) == (400, 0, 400)
+    reads = [sql for sql in target.sent if "column_name" not in sql and not sql.startswith("ALTER SESSION")]
+    assert len(reads) == 2  # the bucket checksums, then the rows' (key, hash) of every bucket
+    for sql in reads:
+        assert '"ORDER_ID"' in sql and '"ORDER_DATE"' in sql and '"STATUS"' in sql
+        assert "Order" not in sql and '"order_id"' not in sql
+        assert 'FROM "ORDERS"' in sql
+
+    verified = Verified(valid_update_pks=[(7,)], safe_to_insert=[(12,)], valid_delete_pks=[(900,)])
+    comparison = TableComparison(spec, schema.columns, [result], 0.0, schema)
+    sql = sync_sql(c, comparison, verified, session_id="s1", generated_at=datetime(2024, 1, 1, tzinfo=UTC))
+    c.close()
+    assert """UPDATE "ORDERS" SET "ORDER_DATE" = TO_DATE('2024-01-08', 'YYYY-MM-DD') WHERE "ORDER_ID" = 7;""" in sql
+    assert 'INSERT INTO "ORDERS" ("ORDER_ID", "ORDER_DATE", "STATUS") VALUES (12, ' in sql
+    assert '-- DELETE FROM "ORDERS" WHERE "ORDER_ID" = 900;' in sql
+    assert "Order" not in sql.replace("orders", "")
+    key_reads = [s for s in target.sent if '"ORDER_ID" IN' in s or '"ORDER_ID" =' in s]
+    assert key_reads and all("Order" not in s for s in key_reads)
