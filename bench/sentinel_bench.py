@@ -6,12 +6,13 @@ Measured in one run, on two PostgreSQL databases of the same server:
 - naive: fetch every row of both tables and hash them in Python (what the seeds' BatchFetcher does);
 - the floor: one checksum scan of each table, both at once (no chunks, no differences located).
 
-    .venv/bin/python bench/sentinel_bench.py [--rows 1000000] [--percent 0.01 1 10] [--rounds 3]
+    .venv/bin/python bench/sentinel_bench.py [--rows 1000000] [--percent 0.01 1 10] [--rounds 7]
     .venv/bin/python bench/sentinel_bench.py --collations [--rows 1000000]
 
 The engine and the floor run ``--rounds`` times, alternating, and their medians are compared: the same
 query's CPU time varies by a quarter from run to run on a shared machine, which one measurement of each
-would report as the engine's. reladiff and the naive fetch run once (they take ten times as long).
+would report as the engine's. Each measurement starts once the previous one's server processes have exited
+(``settled``). reladiff and the naive fetch run once (they take ten times as long).
 
 ``--collations``: a text key on Debian's PostgreSQL (it has ICU), once with both databases in libc C.UTF-8
 (key ranges) and once with the target database's default an ICU locale (key-hash buckets), each against
@@ -113,7 +114,22 @@ def floor(source: str, target: str) -> int:
     return int(a != b)
 
 
+def settled(url: str) -> None:
+    """Wait (up to 5 s) until the server runs no other backend or worker: the previous measurement's
+    connections close asynchronously, and their exit would be counted in the next one's time."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(100):
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND backend_type IN ('client backend', 'parallel worker')"
+            ).fetchone()[0]
+            if not others:
+                return
+            time.sleep(0.05)
+
+
 def timed(fn, *args) -> tuple[float, int]:
+    settled(args[0])
     start = time.perf_counter()
     found = fn(*args)
     return time.perf_counter() - start, found
@@ -151,7 +167,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--percent", type=float, nargs="+", default=[0.01])
     parser.add_argument("--skip", nargs="*", default=[], help="peers to leave out: reladiff naive")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of this engine and of the floor, alternating")
+    parser.add_argument("--rounds", type=int, default=7, help="runs of this engine and of the floor, alternating")
     parser.add_argument("--collations", action="store_true", help="a text key, equal vs different collations")
     args = parser.parse_args()
     if args.collations:

@@ -163,6 +163,11 @@ def _by_part(rows: list[tuple]) -> dict:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+def _counts(part, source: dict, target: dict) -> tuple[int, int]:
+    """The rows of ``part`` on each side (``_by_part``; a part either side lacks is empty there)."""
+    return (source.get(part) or (0,))[0], (target.get(part) or (0,))[0]
+
+
 def _summed(index: int, source: dict, target: dict) -> ChunkResult:
     """A chunk's result from each side's parts (``_by_part``): its row counts, equal if every part is."""
     return ChunkResult(
@@ -627,7 +632,7 @@ class TableComparator:
         for chunk, first in zip(group, offsets, strict=True):
             numbers = range(first, first + len(chunk.segments) + 1)
             segment_bounds = chunk.segment_bounds()
-            counts = [((src.get(b) or (0,))[0], (tgt.get(b) or (0,))[0]) for b in numbers]
+            counts = [_counts(b, src, tgt) for b in numbers]
             changed = [b for b in numbers if src.get(b) != tgt.get(b)]
             results.append(
                 ChunkResult(chunk.index, sum(s for s, _ in counts), sum(t for _, t in counts), equal=not changed)
@@ -690,7 +695,7 @@ class TableComparator:
         src, tgt = self._span_sums(parts, columns)
         for n, bounds in enumerate(parts):
             if src.get(n) != tgt.get(n):
-                kept.append((bounds, max((src.get(n) or (0,))[0], (tgt.get(n) or (0,))[0])))
+                kept.append((bounds, max(_counts(n, src, tgt))))
         return sorted(kept, key=lambda part: part[0][0] or (-math.inf,))
 
     @staticmethod
