@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -374,7 +374,7 @@ class TableComparator:
         of key-hash buckets instead of key ranges. Names are the source's; the target's own names of
         renamed columns (``target_names``) go into the schema for its queries."""
         names = self._target_names()
-        source, target = self._catalog("source", names), self._catalog("target", names)
+        source, target = self._on_both(lambda side: self._catalog(side, names))
 
         def named(name: str, side: str) -> str:  # a column as ``side`` has it, for messages
             return names.get(name, name) if side == "target" else name
@@ -490,17 +490,25 @@ class TableComparator:
         table, where, typed, pk)`` makes each side's query: ``typed(columns)`` gives the columns with the
         side's names and types, ``pk`` the key's names there; ``binary``: rows of whole numbers only, read
         in the binary protocol where the dialect's driver has it."""
-        if self._other_side is None:
-            with self._lock:
-                self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
 
         def run(side: str):
             dialect, table, where = self.side(side)
             query = build(dialect, table, where, lambda cols: self._typed(side, cols), self.schema.side_pk(side))
             return self._fetch(side, query, binary=binary and dialect.binary_transfer)
 
+        return self._on_both(run)
+
+    def _on_both(self, run: Callable[[str], Any]) -> tuple[Any, Any]:
+        """``run("source")`` in this thread and ``run("target")`` in a helper thread, at the same time."""
+        if self._other_side is None:
+            with self._lock:
+                self._other_side = self._other_side or ThreadPoolExecutor(self.max_threads)
         target = self._other_side.submit(run, "target")
-        source = run("source")
+        try:
+            source = run("source")
+        except BaseException:
+            wait([target])  # raised once the target is done: no connection of it is opened after close()
+            raise
         return source, target.result()
 
     def _fetch(self, side: str, query, *, binary: bool = False) -> list[tuple]:
