@@ -854,11 +854,11 @@ class TableComparator:
         """Compare every chunk (``max_threads`` at a time) except those already ``done``; ``on_chunk`` is
         called, in this thread, as each one finishes (to checkpoint it)."""
         started = time.monotonic()
-        schema = self.inspect()
-        columns = schema.columns
-        chunks = self.plan() if chunks is None else chunks
         results = dict(done or {})
         try:
+            schema = self.inspect()
+            columns = schema.columns
+            chunks = self.plan() if chunks is None else chunks
             todo = [c for c in chunks if c.index not in results]
             with contextlib.closing(self.compare_chunks(todo, columns)) as compared:
                 for result in compared:

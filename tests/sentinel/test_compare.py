@@ -1,5 +1,6 @@
 """DB Sentinel on a real PostgreSQL pair (two databases on the test server) with injected drift."""
 
+import threading
 from datetime import UTC, datetime
 
 import psycopg
@@ -69,6 +70,41 @@ def test_a_comparison_opens_one_connection_per_thread_and_side_and_closes_them(p
     assert 1 <= len(opened["source"]) <= 3
     assert 1 <= len(opened["target"]) <= 3
     assert all(conn.closed for conns in opened.values() for conn in conns)
+
+
+def test_a_table_refused_by_the_catalog_check_leaves_no_connection_open(pair):
+    """The catalogs are read on both sides at once: when the source's check fails, the target's read is
+    waited for, and every connection either opened is closed (a type mismatch, a table the source lacks)."""
+    opened = []
+
+    def connect(side, before=None):
+        def open_side():
+            if before:
+                before()
+            opened.append(psycopg.connect(pair.urls[side]))
+            return opened[-1]
+
+        return open_side
+
+    pair.sql("target", "ALTER TABLE accounts ALTER COLUMN code TYPE text")
+    spec = TableSpec(table_name="accounts", primary_key=("id",))
+    with pytest.raises(CompareError, match="incompatible types for column 'code'"):
+        TableComparator(spec, connect("source"), connect("target")).compare()
+    assert len(opened) == 2 and all(conn.closed for conn in opened)
+
+    opened.clear()
+    pair.sql("target", "CREATE TABLE only_dr (id int PRIMARY KEY)")
+    closing = threading.Event()  # the target's connection opens once the comparator closes (or after 2 s)
+    comparator = TableComparator(
+        TableSpec(table_name="only_dr", primary_key=("id",)),
+        connect("source"),
+        connect("target", before=lambda: closing.wait(2)),
+    )
+    close = comparator.close
+    comparator.close = lambda: (closing.set(), close())
+    with pytest.raises(CompareError, match=r"only_dr: not found .* in the source"):
+        comparator.compare()
+    assert len(opened) == 2 and all(conn.closed for conn in opened)
 
 
 def test_packed_streams_are_compared_by_position_or_by_key():
