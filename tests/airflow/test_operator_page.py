@@ -87,12 +87,28 @@ def log_in(driver, base: str, user: str, password: str) -> None:
 def click_and_load(driver, element) -> None:
     """Click a link or button and wait for the next page (reading the old one would race it)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda _: replaced(old))
+
+
+def replaced(old) -> bool:
+    """The page ``old`` belongs to is gone. Mid-navigation Chrome may answer that its node "does not belong
+    to the document" (an unknown error) rather than that it is stale, which breaks selenium's staleness_of
+    (SeleniumHQ/selenium#15401): both mean the document changed."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        old.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def status(driver) -> str:
