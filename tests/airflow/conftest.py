@@ -245,7 +245,10 @@ def tier(tmp_path_factory, pg_url, control_template, alerts):
             "AIRFLOW_CONN_TIER_SOURCE": airflow_conn_json(source_url),
             "TIER_SOURCE_URL": source_url,
             "DATALOADER_RETRIES": "0",
-            "DATALOADER_CLAIM_POLL_SECONDS": "5",  # a backfill's runs wait for each other: look again soon
+            # a backfill's runs wait for each other: look again soon, but not sooner than a loaded scheduler
+            # handles the waiting task's own defer (6 s seen): Airflow 3.3.2 fails a deferred task whose trigger
+            # fired first and which is queued again by then (the apache/airflow#66374 race)
+            "DATALOADER_CLAIM_POLL_SECONDS": "15",
             "SENTINEL_RETRIES": "0",  # a killed compare task fails at once: the test clears it
             "DATALOADER_CHANGE_POLL_SECONDS": "2",
             "DATALOADER_CHANGE_WAIT_MINUTES": "15",
