@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from include.sentinel.compare import Chunk, CompareError, Schema, TableComparator
+from include.sentinel.compare import Chunk, CompareError, Schema, TableComparator, TableComparison
 from include.sentinel.config import ConfigError, TableSpec, parse_config
+from include.sentinel.dialects import dialect_for
 from include.sentinel.dialects.postgres import PostgresSentinel
 from include.sentinel.dialects.spark import SparkSentinel
 from include.sentinel.sync import sync_sql
-from include.sentinel.verify import reverify
+from include.sentinel.verify import Verified, reverify
 
 NAMES = {"Order Id": "order_id", "Order Date": "order_date"}
 
@@ -180,9 +181,6 @@ def test_an_upper_case_target_is_read_and_synced_by_its_own_names(orders, db_typ
     """A PostgreSQL source whose key and date columns are renamed on an Oracle or Snowflake target (names
     stored in upper case there): the catalog's ORDER_ID meets ``target_names``' order_id, and the target's
     checksums, row reads and sync statements quote the target's names, never the source's."""
-    from include.sentinel.compare import TableComparison
-    from include.sentinel.dialects import dialect_for
-    from include.sentinel.verify import Verified
 
     def answer(sql):
         if "column_name" in sql:
